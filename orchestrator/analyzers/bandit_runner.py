@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Sequence
 
 from ..types import AnalysisKind, Document, Finding, Range, Severity
@@ -17,6 +18,7 @@ _SEVERITY = {"HIGH": Severity.ERROR, "MEDIUM": Severity.WARNING, "LOW": Severity
 # In tests, assert is the point, and a subprocess call is usually a fixture: bandit's own
 # advice is to skip these there.
 _SKIP_IN_TESTS = {"B101", "B404", "B603", "B607"}
+_ECHOES_SECRET = {"B105", "B106", "B107"}
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,16 @@ def scan(docs: Sequence[Document], test_files: set[str] | None = None) -> list[F
         line = max(0, issue.lineno - 1)
         start, end = _columns(doc, line, issue.col_offset, issue.end_col_offset)
         cwe = f" ({issue.cwe})" if issue.cwe and issue.cwe.id else ""
+        text = issue.text
+        if issue.test_id in _ECHOES_SECRET:
+            # Bandit quotes the password it found; a report must not spread it further.
+            text = re.sub(r":\s*'.*'\s*$", "", text)
         findings.append(
             Finding(
                 kind=AnalysisKind.SECURITY,
                 severity=_SEVERITY.get(str(issue.severity).upper(), Severity.WARNING),
                 range=Range.of(line, start, line, end),
-                message=f"{issue.text} [confidence {str(issue.confidence).lower()}]",
+                message=f"{text} [confidence {str(issue.confidence).lower()}]",
                 rule=issue.test_id,
                 source=SOURCE,
                 suggestion=_suggestion(issue.test_id, cwe),
