@@ -23,7 +23,7 @@ def layers(tmp_path: Path) -> dict[str, Path]:
     user = write(
         tmp_path / "home" / "config.toml",
         '[routing]\nprofile = "quality"\npriority = ["gemini", "openai"]\n[cache]\nttl_seconds = 60\n'
-        '[budget]\nmonthly_usd = 5.0\n',
+        "[budget]\nmonthly_usd = 5.0\n",
     )
     ws = tmp_path / "ws"
     write(ws / "orchestrator.toml", '[routing]\nprofile = "speed"\n[cache]\nmax_entries = 10\n')

@@ -23,6 +23,20 @@ _ECHOES_SECRET = {"B105", "B106", "B107"}
 log = logging.getLogger(__name__)
 
 
+class _OptionalFormatterFilter(logging.Filter):
+    """Bandit's plugin loader reports its SARIF formatter as broken when the optional
+    sarif_om package is absent; we never use bandit's formatters, so that is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Could not load" in record.getMessage() and "sarif" in record.getMessage():
+            log.debug("bandit: %s", record.getMessage())
+            return False
+        return True
+
+
+logging.getLogger("stevedore.extension").addFilter(_OptionalFormatterFilter())
+
+
 def scan(docs: Sequence[Document], test_files: set[str] | None = None) -> list[Finding]:
     from bandit.core import config as b_config
     from bandit.core import docs_utils

@@ -90,8 +90,14 @@ def scan(doc: Document) -> list[Finding]:
             value = match.group("value")
             if _PLACEHOLDER.match(value) or _entropy(value) < 3.0 or value.isidentifier() and value.islower():
                 continue
-            add(number, match.start("value"), match.end("value"), "ORC-S003", Severity.WARNING,
-                f"hard-coded credential ({match.group('name')})")
+            add(
+                number,
+                match.start("value"),
+                match.end("value"),
+                "ORC-S003",
+                Severity.WARNING,
+                f"hard-coded credential ({match.group('name')})",
+            )
         for match in _JWT.finditer(line):
             add(number, match.start(), match.end(), "ORC-S004", Severity.WARNING, "JSON Web Token")
     return findings

@@ -113,7 +113,7 @@ def _parse_all(
         except SyntaxError as exc:
             line = max(0, (exc.lineno or 1) - 1)
             col = max(0, (exc.offset or 1) - 1)
-            kind = AnalysisKind.STYLE if AnalysisKind.STYLE in kinds else sorted(kinds)[0]
+            kind = AnalysisKind.STYLE if AnalysisKind.STYLE in kinds else min(kinds)
             findings.append(
                 Finding(
                     kind=kind,
@@ -152,10 +152,15 @@ def _load_tests(
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    """Bandit and the secrets scan both catch hard-coded passwords: keep the first per line."""
+    """Drop the same defect found twice: bandit and the secrets scan both catch hard-coded
+    passwords (keep the first per line), ruff and our performance checks both catch sorted()[0]."""
     seen: set[tuple[str, int, str]] = set()
+    ours = {(f.path, f.range.start.line, f.range.start.character) for f in findings if f.rule == "ORC-P106"}
     out = []
     for f in findings:
+        # ruff's FURB192 is our ORC-P106 without the fix: keep ours.
+        if f.rule == "FURB192" and (f.path, f.range.start.line, f.range.start.character) in ours:
+            continue
         if f.rule in ("B105", "B106", "B107", "ORC-S003"):
             key = (f.path, f.range.start.line, "credential")
             if key in seen:

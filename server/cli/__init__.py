@@ -21,7 +21,19 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_parser(sub)
     config.add_parser(sub)
     models.add_parser(sub)
+    sub.choices["models"].set_defaults(handler=_models)
     return parser
+
+
+def _models(args: argparse.Namespace) -> int:
+    from orchestrator.catalog import Catalog
+    from orchestrator.settings import load_settings
+
+    from . import models
+
+    settings = load_settings()
+    catalog = Catalog.load(settings.models, source=settings.source_of("models"))
+    return models.run(args, catalog)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,24 @@ from typing import Any
 
 # Directories that hold other people's code or generated files, never the user's.
 SKIP_DIRS = {
-    ".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", "build", "dist",
-    "site-packages", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox", ".nox", ".idea", ".vscode",
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "env",
+    "node_modules",
+    "__pycache__",
+    "build",
+    "dist",
+    "site-packages",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".tox",
+    ".nox",
+    ".idea",
+    ".vscode",
 }
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
