@@ -4,38 +4,41 @@ The public surface is the types and the errors; everything else is internal. Hea
 (tiktoken, bandit, HTTP clients) load on first use, never at import.
 """
 
-from .errors import (
-    AllProvidersUnavailable,
-    AuthenticationError,
-    BadResponse,
-    BudgetExceeded,
-    ConfigError,
-    ContextWindowError,
-    InvalidInputError,
-    OrchestratorError,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimitError,
-    UnknownModelError,
-)
-from .types import (
-    AnalysisKind,
-    Capability,
-    Chunk,
-    Document,
-    Finding,
-    Fix,
-    Message,
-    Position,
-    Profile,
-    Range,
-    Request,
-    Response,
-    Severity,
-    TextEdit,
-    Usage,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .errors import (
+        AllProvidersUnavailable,
+        AuthenticationError,
+        BadResponse,
+        BudgetExceeded,
+        ConfigError,
+        ContextWindowError,
+        InvalidInputError,
+        OrchestratorError,
+        ProviderError,
+        ProviderTimeout,
+        ProviderUnavailable,
+        RateLimitError,
+        UnknownModelError,
+    )
+    from .types import (
+        AnalysisKind,
+        Capability,
+        Chunk,
+        Document,
+        Finding,
+        Fix,
+        Message,
+        Position,
+        Profile,
+        Range,
+        Request,
+        Response,
+        Severity,
+        TextEdit,
+        Usage,
+    )
 
 __version__ = "0.1.0"
 
@@ -70,3 +73,35 @@ __all__ = [
     "Usage",
     "__version__",
 ]
+
+
+_TYPES = {
+    "AnalysisKind",
+    "Capability",
+    "Chunk",
+    "Document",
+    "Finding",
+    "Fix",
+    "Message",
+    "Position",
+    "Profile",
+    "Range",
+    "Request",
+    "Response",
+    "Severity",
+    "TextEdit",
+    "Usage",
+}
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: `import orchestrator` must cost nothing; pydantic loads with the first type used.
+    if name in _TYPES:
+        from . import types
+
+        return getattr(types, name)
+    if name in __all__:
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

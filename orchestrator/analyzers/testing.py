@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import PurePosixPath
 
 from orchestrator.analyzers._ast_util import Lines, call_name, dotted_name
+from orchestrator.analyzers.paths import is_test_file
 from orchestrator.types import AnalysisKind, Document, Finding, Range, Severity
 
 SOURCE = "orchestrator/testing"
@@ -55,15 +56,6 @@ _SLEEP_SUGGESTION = (
     "asyncio.wait_for(...)/asyncio.Event, or poll the condition against a deadline; "
     "for time-dependent code, inject or mock the clock"
 )
-
-
-def is_test_file(path: str) -> bool:
-    """`test_*.py`, `*_test.py`, or any .py file under a `tests/` directory (conftest.py excepted)."""
-    pure = PurePosixPath(path.replace("\\", "/"))
-    name = pure.name
-    if not name.endswith(".py") or name == "conftest.py":
-        return False
-    return name.startswith("test_") or name.endswith("_test.py") or "tests" in pure.parts[:-1]
 
 
 def _finding(doc: Document, rng: Range, rule: str, severity: Severity, message: str, suggestion: str) -> Finding:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..analyzers.bandit_worker import BanditWorker
 from ..settings import AnalysisSettings
 from ..types import AnalysisKind, Document, Finding, Range, Severity
 
@@ -38,8 +39,10 @@ def is_python(doc: Document) -> bool:
 class BuiltinAnalyzer:
     """Runs the offline analyzers over a batch of documents."""
 
-    def __init__(self, settings: AnalysisSettings | None = None):
+    def __init__(self, settings: AnalysisSettings | None = None, *, bandit_worker: BanditWorker | None = None):
         self.settings = settings or AnalysisSettings()
+        # A worker process for bandit when the caller started one (the CLI does); else a thread.
+        self.bandit_worker = bandit_worker
 
     async def analyze(self, docs: Sequence[Document], kinds: Collection[AnalysisKind]) -> AnalysisReport:
         kinds = set(kinds)
@@ -52,12 +55,25 @@ class BuiltinAnalyzer:
             from ..analyzers import ruff_runner
 
             jobs.append(asyncio.ensure_future(ruff_runner.scan(clean_python, self.settings.ruff_extend_select)))
+        if AnalysisKind.SECURITY in kinds and self.bandit_worker is not None and clean_python:
+            jobs.append(asyncio.ensure_future(self._bandit_in_worker(clean_python)))
         jobs.append(asyncio.ensure_future(asyncio.to_thread(self._python_checks, docs, parsed, kinds)))
         results = await asyncio.gather(*jobs)
 
         findings = syntax_findings + [f for batch in results for f in batch]
         findings.sort(key=lambda f: (f.path, f.range.start.line, f.range.start.character, f.kind, f.rule))
         return AnalysisReport(findings=_dedupe(findings), notes=notes)
+
+    async def _bandit_in_worker(self, docs: Sequence[Document]) -> list[Finding]:
+        from ..analyzers import bandit_runner
+
+        worker = self.bandit_worker
+        assert worker is not None
+        if not worker.submitted:
+            worker.submit((d.path, d.text) for d in docs)
+        # The caller may have submitted more files than survived exclusion or parsing.
+        wanted = {d.path for d in docs}
+        return bandit_runner.to_findings(item for item in await worker.result() if item["path"] in wanted)
 
     def _python_checks(
         self, docs: Sequence[Document], parsed: dict[str, ast.Module], kinds: set[AnalysisKind]
@@ -73,7 +89,7 @@ class BuiltinAnalyzer:
             for doc in docs:
                 out.extend(secrets.scan(doc))
             python = [d for d in docs if d.path in parsed]
-            if python:
+            if python and self.bandit_worker is None:
                 out.extend(bandit_runner.scan(python, test_paths))
         for doc in docs:
             tree = parsed.get(doc.path)

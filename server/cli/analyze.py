@@ -6,7 +6,6 @@ Exit status: 0 no findings, 1 findings, 2 an error (bad option, missing path, ba
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -78,18 +77,46 @@ def parse_kinds(values: list[str] | None, default: list[Any]) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.settings import load_settings
+    # Bandit is the slowest analyzer: start its worker and hand it the files before our own
+    # imports (pydantic, settings), so that both cores work from the first milliseconds.
+    worker = None
+    if not args.kind or any("security" in value for value in args.kind):
+        from orchestrator.analyzers.bandit_worker import BanditWorker
 
-    settings = load_settings()
-    kinds = parse_kinds(args.kind, settings.analysis.kinds)
-    return asyncio.run(_analyze(args, settings, kinds))
+        worker = BanditWorker.start()
+    try:
+        files, notes, missing = collect_files(args.paths)
+        if worker is not None:
+            worker.submit((path, text) for path, text in files if path.endswith((".py", ".pyi")))
+
+        import asyncio
+
+        from orchestrator.settings import load_settings
+
+        settings = load_settings()
+        kinds = parse_kinds(args.kind, settings.analysis.kinds)
+        files = [(p, t) for p, t in files if not any(Path(p).match(x) for x in settings.analysis.exclude)]
+        return asyncio.run(_analyze(args, settings, kinds, worker, files, notes, missing))
+    finally:
+        if worker is not None:
+            worker.close()
 
 
-async def _analyze(args: argparse.Namespace, settings: Any, kinds: list[Any]) -> int:
+async def _analyze(
+    args: argparse.Namespace,
+    settings: Any,
+    kinds: list[Any],
+    worker: Any,
+    files: list[tuple[str, str]],
+    notes: list[str],
+    missing: list[str],
+) -> int:
+    from orchestrator.context import language_of
     from orchestrator.providers.builtin import BuiltinAnalyzer
+    from orchestrator.types import Document
 
-    docs, notes, missing = await asyncio.to_thread(collect_documents, args.paths, settings.analysis.exclude)
-    report = await BuiltinAnalyzer(settings.analysis).analyze(docs, kinds)
+    docs = [Document(path=p, text=t, language=language_of(p), on_disk=True) for p, t in files]
+    report = await BuiltinAnalyzer(settings.analysis, bandit_worker=worker).analyze(docs, kinds)
     for note in notes + report.notes:
         print(f"orchestrator analyze: {note}", file=sys.stderr)
     for path in missing:
@@ -129,19 +156,19 @@ def _summary(findings: list[Any], files: int) -> None:
     print(f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} in {files} files{extra}.", file=sys.stderr)
 
 
-def collect_documents(paths: list[str], exclude: list[str]) -> tuple[list[Any], list[str], list[str]]:
-    """Read every analyzable file under `paths`: (documents, notes on skipped files, missing paths)."""
-    from orchestrator.context import language_of
-    from orchestrator.types import Document
+def collect_files(paths: list[str]) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Read every text file under `paths` (stdlib only: this runs before the core is imported).
 
-    docs: list[Document] = []
+    Returns (path and text pairs, notes on skipped files, missing paths).
+    """
+    files: list[tuple[str, str]] = []
     notes: list[str] = []
     missing: list[str] = []
     seen: set[str] = set()
 
     def add(path: Path, explicit: bool) -> None:
         key = str(path.resolve())
-        if key in seen or any(path.match(pattern) for pattern in exclude):
+        if key in seen:
             return
         seen.add(key)
         try:
@@ -162,21 +189,20 @@ def collect_documents(paths: list[str], exclude: list[str]) -> tuple[list[Any], 
         except UnicodeDecodeError as exc:
             notes.append(f"{path}: skipped, not UTF-8 text (invalid byte at offset {exc.start})")
             return
-        shown = str(path)
-        docs.append(Document(path=shown, text=text, language=language_of(shown), on_disk=True))
+        files.append((str(path), text))
 
     for raw in paths:
         root = Path(raw)
         if root.is_file():
             add(root, explicit=True)
         elif root.is_dir():
-            before = len(docs)
+            before = len(files)
             for dirpath, dirnames, filenames in os.walk(root):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
                 for name in sorted(filenames):
                     add(Path(dirpath) / name, explicit=False)
-            if len(docs) == before:
+            if len(files) == before:
                 notes.append(f"{raw}: no text files to analyze")
         else:
             missing.append(raw)
-    return docs, notes, missing
+    return files, notes, missing
