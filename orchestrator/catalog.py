@@ -182,6 +182,16 @@ class Catalog:
             error.args = (f"model {model_id!r} is ambiguous; use one of: {', '.join(known)}",)
         raise error
 
+    def find(self, provider: str, wire_model: str) -> ModelInfo | None:
+        """The entry a provider's answer is priced by: its catalog id or its wire id."""
+        hit = self._models.get(wire_model)
+        if hit is not None and hit.provider == provider:
+            return hit
+        for info in self._models.values():
+            if info.model == wire_model and info.provider == provider:
+                return info
+        return None
+
     def by_provider(self, name: str) -> list[ModelInfo]:
         return [info for info in self._models.values() if info.provider == name]
 

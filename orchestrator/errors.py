@@ -4,8 +4,10 @@
     ├── ConfigError                 a config file or value is wrong (names file, line, key)
     ├── UnknownModelError           a model id not in the catalog
     ├── InvalidInputError           bad input from a user or client (unknown kind, missing path)
+    ├── ProviderNotConfigured       no key / endpoint for the provider a request needs
     ├── ProviderError               a model provider failed; `retryable` says whether to retry
     │   ├── AuthenticationError     bad or missing key: never retried on the same provider
+    │   ├── InvalidRequestError     400/404/422: the request itself is wrong (unknown model, bad field)
     │   ├── RateLimitError          429; `retry_after` seconds when the provider said
     │   ├── ContextWindowError      the prompt does not fit: try a larger-context model
     │   ├── ProviderUnavailable     5xx, 529, connection refused
@@ -50,6 +52,10 @@ class InvalidInputError(OrchestratorError):
     pass
 
 
+class ProviderNotConfigured(OrchestratorError):
+    pass
+
+
 class ProviderError(OrchestratorError):
     retryable = False
 
@@ -60,6 +66,10 @@ class ProviderError(OrchestratorError):
 
 
 class AuthenticationError(ProviderError):
+    pass
+
+
+class InvalidRequestError(ProviderError):
     pass
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import analyze, config, models
+    from . import analyze, chat, config, models
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (to stderr); repeat for debug")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     analyze.add_parser(sub)
+    chat.add_parser(sub)
     config.add_parser(sub)
     models.add_parser(sub)
     sub.choices["models"].set_defaults(handler=_models)
