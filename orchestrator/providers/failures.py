@@ -121,7 +121,8 @@ def from_status(provider: str, status: int, headers: Mapping[str, str], raw: byt
         err = body["error"]
         code = str(err.get("code") or err.get("type") or err.get("status") or "")
     where = f"{provider} answered {status}: {message}"
-    if status in (401, 403):
+    # Gemini answers a wrong key with 400 INVALID_ARGUMENT; only the details say why.
+    if status in (401, 403) or _reason_is(body, "API_KEY_INVALID"):
         return AuthenticationError(f"{where} (check the {provider} API key)", provider=provider, status=status)
     if status == 429 and code not in ("insufficient_quota",):
         return RateLimitError(where, provider=provider, status=status, retry_after=retry_after(headers, body))
@@ -136,6 +137,11 @@ def from_status(provider: str, status: int, headers: Mapping[str, str], raw: byt
     if 400 <= status < 500:
         return InvalidRequestError(where, provider=provider, status=status)
     return BadResponse(f"{provider} answered with unexpected status {status}", provider=provider, status=status)
+
+
+def _reason_is(body: Any, reason: str) -> bool:
+    details = body.get("error", {}).get("details") if isinstance(body, dict) else None
+    return any(isinstance(d, dict) and d.get("reason") == reason for d in details or [])
 
 
 def from_stream_error(provider: str, payload: Any) -> ProviderError:
