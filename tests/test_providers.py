@@ -248,3 +248,15 @@ async def test_the_key_never_reaches_a_log(
         await provider.complete(request(fmt))
     assert caplog.records, "the scenario above logs: capture must not be empty"
     assert KEY not in caplog.text
+
+
+async def test_usage_missing_from_the_answer_is_estimated(make: Make, fake_provider: FakeProviderServer) -> None:
+    """Some local servers send no usage: we count with tiktoken and mark it estimated."""
+    body = {
+        "choices": [{"message": {"role": "assistant", "content": "four words right here"}, "finish_reason": "stop"}]
+    }
+    fake_provider.script(Script(body=body))
+    resp = await make("openai").complete(request("openai"))
+    assert resp.text == "four words right here"
+    assert resp.usage.estimated and resp.usage.output_tokens == COUNTER.count("four words right here")
+    assert resp.usage.input_tokens > 0 and resp.usage.cost_usd > 0
