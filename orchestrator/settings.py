@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 from .errors import ConfigError
 from .types import AnalysisKind, Profile
 
+# Task types besides the analysis kinds (orchestrator.routing.Task mirrors these).
+TASK_NAMES = ("chat", "completion", "explanation", "documentation", "code_generation", "refactoring", "testing", "fix")
 PROVIDERS = ("openai", "anthropic", "gemini", "openrouter", "ollama")
 # "local" is what users of the seed systems call the local OpenAI-compatible server.
 PROVIDER_ALIASES = {"local": "ollama", "google": "gemini", "claude": "anthropic"}
@@ -57,6 +59,18 @@ class RoutingSettings(_Section):
     auto_fallback: bool = True
     cost_optimization: bool = True
     max_cost_per_request: float | None = Field(default=None, ge=0)
+    consensus_models: int = Field(default=3, ge=2, le=8)
+    # Preferred models (catalog ids or provider names) per analysis kind or task type.
+    preferences: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("preferences")
+    @classmethod
+    def _known_tasks(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        allowed = {k.value for k in AnalysisKind} | set(TASK_NAMES)
+        for key in value:
+            if key not in allowed:
+                raise ValueError(f"unknown task {key!r}; allowed: {', '.join(sorted(allowed))}")
+        return value
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -94,6 +108,15 @@ class TimeoutSettings(_Section):
     read: float = Field(default=120.0, gt=0)
 
 
+class ResilienceSettings(_Section):
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    base_delay: float = Field(default=0.5, ge=0)
+    max_delay: float = Field(default=8.0, ge=0)
+    retry_after_cap: float = Field(default=20.0, ge=0)
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown: float = Field(default=30.0, ge=0)
+
+
 class CacheSettings(_Section):
     enabled: bool = True
     ttl_seconds: int = Field(default=3600, ge=0)
@@ -123,6 +146,7 @@ class Settings(_Section):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
