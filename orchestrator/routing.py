@@ -134,6 +134,9 @@ class Router:
         # model id → median latency in ms, kept fresh by the facade from the ledger
         self.observed_latency: dict[str, float] = dict(observed_latency or {})
         self.remaining_budget = remaining_budget
+        user = {**settings.routing.preferences, **{k: list(v) for k, v in (preferences or {}).items()}}
+        # A preference the user wrote down outweighs ours: it counts double.
+        self._user_keys = set(user)
         self.preferences = {
             **DEFAULT_PREFERENCES,
             **settings.routing.preferences,
@@ -209,7 +212,9 @@ class Router:
         latencies = {m.id: self.observed_latency.get(m.id, float(m.latency_ms)) for m in models}
         top_latency = max(latencies.values()) or 1.0
         top_context = math.log(max(m.context_window for m in models))
-        prefs = self.preferences.get(req.kind.value if req.kind else req.task.value, [])
+        pref_key = req.kind.value if req.kind else req.task.value
+        prefs = self.preferences.get(pref_key, [])
+        weight = 2.0 if pref_key in self._user_keys else 1.0
         out = []
         for m in models:
             # Prices span three orders of magnitude: compare them on a log scale.
@@ -217,7 +222,7 @@ class Router:
             latency = 1.0 - latencies[m.id] / top_latency
             context = math.log(m.context_window) / top_context
             score = wq * m.quality / 100 + wp * price + wl * latency + wc * context
-            score += _preference_bonus(m, prefs)
+            score += weight * _preference_bonus(m, prefs)
             # AI_PROVIDER_PRIORITY breaks near-ties: earlier providers get a hair more.
             score += 0.001 * (len(priority) - priority.index(PROVIDER_ALIASES.get(m.provider, m.provider)))
             out.append(Candidate(info=m, score=round(score, 9)))
