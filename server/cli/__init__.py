@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import analyze, chat, config, models
+    from . import analyze, chat, config, models, usage
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     analyze.add_parser(sub)
     chat.add_parser(sub)
+    usage.add_parser(sub)
     config.add_parser(sub)
     models.add_parser(sub)
     sub.choices["models"].set_defaults(handler=_models)
