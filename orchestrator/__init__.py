@@ -7,6 +7,7 @@ The public surface is the types and the errors; everything else is internal. Hea
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .core import AnalysisResult, ChatStream, Completion, EditResult, Orchestrator, TextResult
     from .errors import (
         AllProvidersUnavailable,
         AuthenticationError,
@@ -47,19 +48,24 @@ __version__ = "0.1.0"
 __all__ = [
     "AllProvidersUnavailable",
     "AnalysisKind",
+    "AnalysisResult",
     "AuthenticationError",
     "BadResponse",
     "BudgetExceeded",
     "Capability",
+    "ChatStream",
     "Chunk",
+    "Completion",
     "ConfigError",
     "ContextWindowError",
     "Document",
+    "EditResult",
     "Finding",
     "Fix",
     "InvalidInputError",
     "InvalidRequestError",
     "Message",
+    "Orchestrator",
     "OrchestratorError",
     "Position",
     "Profile",
@@ -73,6 +79,7 @@ __all__ = [
     "Response",
     "Severity",
     "TextEdit",
+    "TextResult",
     "UnknownModelError",
     "Usage",
     "__version__",
@@ -98,12 +105,19 @@ _TYPES = {
 }
 
 
+_FACADE = {"AnalysisResult", "ChatStream", "Completion", "EditResult", "Orchestrator", "TextResult"}
+
+
 def __getattr__(name: str) -> object:
     # Lazy: `import orchestrator` must cost nothing; pydantic loads with the first type used.
     if name in _TYPES:
         from . import types
 
         return getattr(types, name)
+    if name in _FACADE:
+        from . import core
+
+        return getattr(core, name)
     if name in __all__:
         from . import errors
 

@@ -134,7 +134,9 @@ def parse_findings(
             continue
         fix = None
         if raw.replacement is not None and raw.replacement != raw.code:
-            fix = Fix(description="Apply the suggested change", edits=(TextEdit(range=located, new_text=raw.replacement),))
+            fix = Fix(
+                description="Apply the suggested change", edits=(TextEdit(range=located, new_text=raw.replacement),)
+            )
         out.append(
             Finding(
                 kind=raw.kind,

@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import count
+from typing import NoReturn
 
 from .catalog import Catalog, ModelInfo
-from .errors import ProviderNotConfigured
+from .errors import BudgetExceeded, ProviderNotConfigured
 from .settings import PROVIDER_ALIASES, Settings
 from .types import AnalysisKind, Capability, Profile
 
@@ -150,6 +151,7 @@ class Router:
         priority = self.settings.routing.priority
         skipped: dict[str, str] = {}
         eligible: list[ModelInfo] = []
+        demoted: list[ModelInfo] = []
         remaining = self.remaining_budget()
         max_cost = self.settings.routing.max_cost_per_request
         for info in self.catalog:
@@ -159,8 +161,6 @@ class Router:
                 why = "no key" if provider != "ollama" else "local model disabled"
             elif provider not in priority:
                 why = "not in AI_PROVIDER_PRIORITY"
-            elif not self.available(info.provider):
-                why = "circuit open"
             elif info.context_window < req.prompt_tokens + req.max_output:
                 why = f"context {info.context_window:,} < {req.prompt_tokens + req.max_output:,} tokens"
             elif not _capable(info, req):
@@ -173,18 +173,25 @@ class Router:
                     why = f"over the remaining budget (${worst:.4f} > ${remaining:.4f})"
             if why:
                 skipped[info.id] = why
+            elif not self.available(info.provider):
+                # Kept, last: the resilience loop skips it while open and, when every
+                # provider is down, reports when its circuit will let a probe through.
+                skipped[info.id] = "circuit open"
+                demoted.append(info)
             else:
                 eligible.append(info)
 
         complexity = estimate_complexity(req)
-        if not eligible and req.model is None:
-            raise ProviderNotConfigured(_nothing_left(label, skipped))
+        if not eligible and not demoted and req.model is None:
+            _raise_nothing_left(label, skipped)
         scored = self._score(eligible, req, complexity, priority)
-        ordered = self._rotate_ties(scored)
+        ordered = self._rotate_ties(scored) + self._score(demoted, req, complexity, priority)
         if req.model is not None:
             ordered = self._pin(req.model, ordered, skipped)
         if not self.settings.routing.auto_fallback:
             ordered = ordered[:1]
+        if not ordered:
+            _raise_nothing_left(label, skipped)
         top = ordered[0]
         notes = f"{req.profile.value} profile" + (", simple request" if complexity == "simple" else "")
         if req.model is not None:
@@ -289,10 +296,15 @@ def _group_skips(skipped: Mapping[str, str], catalog: Catalog) -> list[tuple[str
     return out[:4]
 
 
-def _nothing_left(label: str, skipped: Mapping[str, str]) -> str:
+def _raise_nothing_left(label: str, skipped: Mapping[str, str]) -> NoReturn:
     whys = sorted(set(skipped.values()))
     if whys and all(w in ("no key", "local model disabled") for w in whys):
         from .providers.registry import how_to_configure
 
-        return f"no model available for {label}: {how_to_configure()}"
-    return f"no model available for {label}: " + "; ".join(whys[:4])
+        raise ProviderNotConfigured(f"no model available for {label}: {how_to_configure()}")
+    if any(w.startswith("over the remaining budget") for w in whys):
+        raise BudgetExceeded(
+            f"no model available for {label} within the remaining monthly budget; it resets on the 1st, "
+            "or raise AI_MONTHLY_BUDGET / [budget] monthly_usd"
+        )
+    raise ProviderNotConfigured(f"no model available for {label}: " + "; ".join(whys[:4]))

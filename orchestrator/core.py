@@ -1,0 +1,680 @@
+"""The Orchestrator facade: the one object every front end calls.
+
+Built once at start-up from `Settings` (`await Orchestrator.create(settings)`), it owns
+the catalog, the providers' connection pools, the router, the resilience state, the
+cache and the ledger. Its verbs are the whole contract with the front ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import analysis, prompts
+from .cache import ResponseCache
+from .catalog import Catalog, ModelInfo
+from .context import build_context
+from .engine import CallContext, Engine, StreamState
+from .errors import InvalidInputError, OrchestratorError, ProviderNotConfigured
+from .ledger import BudgetAlert, BudgetState, Ledger, UsageRow
+from .providers.builtin import BuiltinAnalyzer
+from .providers.registry import Providers
+from .resilience import Resilience, RetryPolicy
+from .routing import Router, RouteRequest, Task
+from .settings import Settings
+from .tokens import TokenCounter
+from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, Profile, Range, Request, TextEdit, Usage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AnalysisResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    findings: list[Finding]
+    models: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    reason: str = ""
+    notes: list[str] = Field(default_factory=list)
+    consensus: bool = False
+
+    @property
+    def cost_usd(self) -> float:
+        return self.usage.cost_usd
+
+
+class TextResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str
+    usage: Usage
+    reason: str
+    cached: bool = False
+
+
+class EditResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    edits: list[TextEdit]
+    explanation: str = ""
+    model: str | None = None  # None: the finding's own safe fix, no model asked
+    usage: Usage = Field(default_factory=Usage)
+    reason: str = ""
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str
+    usage: Usage
+    reason: str
+    cached: bool = False
+
+
+class ChatStream:
+    """An answer being streamed: iterate for `Chunk`s; `state` has model, reason, usage."""
+
+    def __init__(self, chunks: AsyncIterator[Chunk], state: StreamState):
+        self._chunks = chunks
+        self.state = state
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+    async def text(self) -> str:
+        async with aclosing(self._chunks) as chunks:
+            async for _ in chunks:
+                pass
+        return "".join(self.state.parts)
+
+
+def _sum(usages: Iterable[Usage]) -> Usage:
+    items = list(usages)
+    return Usage(
+        input_tokens=sum(u.input_tokens for u in items),
+        output_tokens=sum(u.output_tokens for u in items),
+        cost_usd=sum(u.cost_usd for u in items),
+        estimated=any(u.estimated for u in items),
+    )
+
+
+class Orchestrator:
+    def __init__(
+        self, settings: Settings, *, catalog: Catalog, ledger: Ledger, cache: ResponseCache, front_end: str = "core"
+    ):
+        self.settings = settings
+        self.catalog = catalog
+        self.front_end = front_end
+        self.counter = TokenCounter()
+        self.ledger = ledger
+        self.cache = cache
+        res = settings.resilience
+        self.resilience = Resilience(
+            RetryPolicy(
+                max_attempts=res.max_attempts,
+                base_delay=res.base_delay,
+                max_delay=res.max_delay,
+                retry_after_cap=res.retry_after_cap,
+            ),
+            requests_per_minute=settings.limits.requests_per_minute,
+            tokens_per_minute=settings.limits.tokens_per_minute,
+            failure_threshold=res.failure_threshold,
+            cooldown=res.cooldown,
+        )
+        self.providers = Providers(settings, catalog=catalog, counter=self.counter)
+        self.router = Router(
+            settings,
+            catalog,
+            available=self.resilience.available,
+            remaining_budget=lambda: self.engine.remaining_budget,
+        )
+        self.engine = Engine(
+            router=self.router,
+            providers=self.providers,
+            resilience=self.resilience,
+            ledger=ledger,
+            cache=cache,
+            counter=self.counter,
+            on_alert=self._alert,
+        )
+        self.builtin = BuiltinAnalyzer(settings.analysis)
+        self._listeners: list[Callable[[BudgetAlert], None]] = []
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, *, front_end: str = "core", data_dir: str | Path | None = None
+    ) -> Orchestrator:
+        base = Path(data_dir or settings.data_dir)
+        catalog = Catalog.load(settings.models, source=settings.source_of("models"))
+        ledger = await Ledger.open(base / "ledger.db", monthly_budget=settings.budget.monthly_usd)
+        try:
+            cache = await ResponseCache.open(
+                base / "cache.db",
+                ttl_seconds=settings.cache.ttl_seconds,
+                max_entries=settings.cache.max_entries if settings.cache.enabled else 0,
+            )
+        except BaseException:
+            await ledger.close()
+            raise
+        orch = cls(settings, catalog=catalog, ledger=ledger, cache=cache, front_end=front_end)
+        await orch.engine._after_spend([])
+        return orch
+
+    async def close(self) -> None:
+        await self.providers.close()
+        await self.cache.close()
+        await self.ledger.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- events --------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[BudgetAlert], None]) -> None:
+        """Budget alerts (50/80/95/100 %) as they happen, for a front end to show."""
+        self._listeners.append(listener)
+
+    def _alert(self, alert: BudgetAlert) -> None:
+        log.warning("%s", alert.message)
+        for listener in list(self._listeners):
+            try:
+                listener(alert)
+            except Exception:  # a broken listener must not break the call that spent
+                log.exception("budget alert listener failed")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _ctx(
+        self,
+        task: str,
+        profile: Profile,
+        *,
+        kind: AnalysisKind | None = None,
+        use_cache: bool = True,
+        front_end: str | None = None,
+    ) -> CallContext:
+        return CallContext(
+            task=task,
+            front_end=front_end or self.front_end,
+            kind=kind.value if kind else None,
+            profile=profile.value,
+            use_cache=use_cache,
+        )
+
+    def _profile(self, profile: Profile | str | None) -> Profile:
+        if profile is None:
+            return self.settings.routing.profile
+        try:
+            return Profile(profile)
+        except ValueError:
+            valid = ", ".join(p.value for p in Profile)
+            raise InvalidInputError(f"unknown profile {profile!r}; valid profiles: {valid}") from None
+
+    def _context(self, doc: Document, selection: Range | None, budget: int) -> Any:
+        return build_context(doc, selection, counter=self.counter, max_tokens=budget)
+
+    async def _ask(
+        self,
+        task: Task,
+        profile: Profile,
+        system: str,
+        user: str,
+        *,
+        kind: AnalysisKind | None = None,
+        max_tokens: int = 2048,
+        json_mode: bool = False,
+        model: str | None = None,
+        use_cache: bool = True,
+        code_lines: int = 0,
+        front_end: str | None = None,
+    ) -> TextResult:
+        request = Request(
+            model="",
+            system=system,
+            messages=(Message(role="user", content=user),),
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+            temperature=0.2,
+        )
+        decision = self.engine.route(
+            RouteRequest(
+                task=task,
+                profile=profile,
+                kind=kind,
+                prompt_tokens=self.engine.prompt_tokens(request),
+                max_output=max_tokens,
+                code_lines=code_lines,
+                model=model,
+                capabilities=frozenset({Capability.CHAT}),
+            )
+        )
+        result = await self.engine.complete(
+            decision, request, self._ctx(task.value, profile, kind=kind, use_cache=use_cache, front_end=front_end)
+        )
+        return TextResult(
+            text=result.response.text,
+            model=result.candidate.id,
+            usage=result.response.usage
+            if not result.cached
+            else Usage(
+                input_tokens=result.response.usage.input_tokens, output_tokens=result.response.usage.output_tokens
+            ),
+            reason=result.reason,
+            cached=result.cached,
+        )
+
+    # -- verbs ---------------------------------------------------------------------------
+
+    async def analyze(
+        self,
+        doc: Document,
+        selection: Range | None = None,
+        kinds: Sequence[AnalysisKind] | None = None,
+        profile: Profile | str | None = None,
+        *,
+        ai: bool = True,
+        consensus: bool = False,
+        use_cache: bool = True,
+        front_end: str | None = None,
+    ) -> AnalysisResult:
+        """Built-in findings merged with AI findings (one request per model the kinds route to)."""
+        wanted = list(kinds or self.settings.analysis.kinds)
+        prof = self._profile(profile)
+        report = await self.builtin.analyze([doc], wanted)
+        builtin = [f for f in report.findings if selection is None or _within(f.range, selection)]
+        notes = list(report.notes)
+        if not ai or not self.settings.configured_providers():
+            if ai:
+                notes.append("AI analysis skipped: no provider configured")
+            return AnalysisResult(findings=builtin, notes=notes)
+        ctx = self._context(doc, selection, 12_000)
+        system_user = {k: analysis.analysis_prompt(doc, ctx, [k]) for k in wanted}
+        if consensus:
+            return await self._consensus_analysis(doc, wanted, prof, ctx, builtin, notes, use_cache, front_end)
+        # Kinds that route to the same model share one request.
+        groups: dict[str, list[AnalysisKind]] = {}
+        for kind in wanted:
+            system, user = system_user[kind]
+            top = self.engine.route(
+                RouteRequest(
+                    task=Task.ANALYSIS,
+                    profile=prof,
+                    kind=kind,
+                    prompt_tokens=self.counter.count(system + user),
+                    max_output=4096,
+                    code_lines=len(ctx.lines),
+                )
+            ).candidates[0]
+            groups.setdefault(top.id, []).append(kind)
+
+        async def run(group: list[AnalysisKind]) -> TextResult:
+            system, user = analysis.analysis_prompt(doc, ctx, group)
+            return await self._ask(
+                Task.ANALYSIS,
+                prof,
+                system,
+                user,
+                kind=group[0],
+                max_tokens=4096,
+                json_mode=True,
+                use_cache=use_cache,
+                code_lines=len(ctx.lines),
+                front_end=front_end,
+            )
+
+        results = await asyncio.gather(*(run(g) for g in groups.values()), return_exceptions=True)
+        ai_findings: list[Finding] = []
+        models, usages, reasons = [], [], []
+        for group, result in zip(groups.values(), results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, OrchestratorError):
+                    raise result
+                notes.append(f"AI analysis for {', '.join(k.value for k in group)} failed: {result}")
+                continue
+            ai_findings += analysis.parse_findings(result.text, doc, group, source=f"ai/{result.model}")
+            models.append(result.model)
+            usages.append(result.usage)
+            reasons.append(result.reason)
+        if selection is not None:
+            ai_findings = [f for f in ai_findings if _within(f.range, selection)]
+        return AnalysisResult(
+            findings=analysis.merge_with_builtin(builtin, ai_findings),
+            models=models,
+            usage=_sum(usages),
+            reason="; ".join(reasons),
+            notes=notes,
+        )
+
+    async def _consensus_analysis(
+        self,
+        doc: Document,
+        kinds: list[AnalysisKind],
+        profile: Profile,
+        ctx: Any,
+        builtin: list[Finding],
+        notes: list[str],
+        use_cache: bool,
+        front_end: str | None,
+    ) -> AnalysisResult:
+        system, user = analysis.analysis_prompt(doc, ctx, kinds)
+        decision = self.engine.route(
+            RouteRequest(
+                task=Task.ANALYSIS,
+                profile=profile,
+                kind=kinds[0],
+                prompt_tokens=self.counter.count(system + user),
+                max_output=4096,
+            )
+        )
+        chosen = decision.candidates[: self.settings.routing.consensus_models]
+        results = await asyncio.gather(
+            *(
+                self._ask(
+                    Task.ANALYSIS,
+                    profile,
+                    system,
+                    user,
+                    kind=kinds[0],
+                    max_tokens=4096,
+                    json_mode=True,
+                    model=c.id,
+                    use_cache=use_cache,
+                    front_end=front_end,
+                )
+                for c in chosen
+            ),
+            return_exceptions=True,
+        )
+        per_model: dict[str, list[Finding]] = {}
+        usages = []
+        for candidate, result in zip(chosen, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, OrchestratorError):
+                    raise result
+                notes.append(f"{candidate.id} failed: {result}")
+                continue
+            per_model[result.model] = analysis.parse_findings(result.text, doc, kinds, source=f"ai/{result.model}")
+            usages.append(result.usage)
+        merged = analysis.merge_consensus(per_model)
+        return AnalysisResult(
+            findings=analysis.merge_with_builtin(builtin, merged),
+            models=list(per_model),
+            usage=_sum(usages),
+            reason=f"consensus of {', '.join(per_model) or 'no model'}",
+            notes=notes,
+            consensus=True,
+        )
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        document: Document | None = None,
+        selection: Range | None = None,
+        profile: Profile | str | None = None,
+        model: str | None = None,
+        max_tokens: int = 2048,
+        use_cache: bool = True,
+        front_end: str | None = None,
+    ) -> ChatStream:
+        """Stream an answer. Routing happens now, so a configuration error raises here."""
+        if not messages or messages[-1].role != "user":
+            raise InvalidInputError("chat needs a conversation ending with a user message")
+        prof = self._profile(profile)
+        msgs = list(messages)
+        if document is not None:
+            ctx = self._context(document, selection, 24_000)
+            msgs[-1] = Message(role="user", content=prompts.with_context(msgs[-1].content, document, ctx))
+        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=tuple(msgs), max_tokens=max_tokens)
+        decision = self.engine.route(
+            RouteRequest(
+                task=Task.CHAT,
+                profile=prof,
+                model=model,
+                prompt_tokens=self.engine.prompt_tokens(request),
+                max_output=max_tokens,
+            )
+        )
+        state = StreamState(reason=decision.reason)
+        chunks = self.engine.stream(
+            decision, request, self._ctx("chat", prof, use_cache=use_cache, front_end=front_end), state
+        )
+        return ChatStream(chunks, state)
+
+    async def complete(
+        self,
+        prefix: str,
+        suffix: str = "",
+        *,
+        document: Document | None = None,
+        profile: Profile | str | None = Profile.SPEED,
+        max_tokens: int = 128,
+        use_cache: bool = True,
+        front_end: str | None = None,
+    ) -> Completion:
+        """Fill in the middle: the text to insert at the cursor (never repeating the suffix)."""
+        prof = self._profile(profile)
+        budget = 3000
+        prefix_t = self.counter.trim_to_budget(prefix, budget * 3 // 4, keep="tail")
+        suffix_t = self.counter.trim_to_budget(suffix, budget // 4, keep="head")
+        language = document.language if document else "plaintext"
+        result = await self._ask(
+            Task.COMPLETION,
+            prof,
+            prompts.FIM_SYSTEM,
+            prompts.fim_prompt(prefix_t, suffix_t, language),
+            max_tokens=max_tokens,
+            use_cache=use_cache,
+            front_end=front_end,
+        )
+        return Completion(
+            text=prompts.clean_completion(result.text, suffix),
+            model=result.model,
+            usage=result.usage,
+            reason=result.reason,
+            cached=result.cached,
+        )
+
+    async def explain(
+        self,
+        doc: Document,
+        selection: Range | None = None,
+        *,
+        profile: Profile | str | None = None,
+        front_end: str | None = None,
+    ) -> TextResult:
+        ctx = self._context(doc, selection, 16_000)
+        return await self._ask(
+            Task.EXPLANATION,
+            self._profile(profile),
+            prompts.EXPLAIN_SYSTEM,
+            prompts.with_context("Explain the marked code.", doc, ctx),
+            code_lines=len(ctx.lines),
+            front_end=front_end,
+        )
+
+    async def fix(
+        self, doc: Document, finding: Finding, *, profile: Profile | str | None = None, front_end: str | None = None
+    ) -> EditResult:
+        """The finding's own safe fix when it has one; otherwise a model's rewrite of its lines."""
+        if finding.fix is not None:
+            return EditResult(edits=list(finding.fix.edits), explanation=finding.fix.description)
+        instruction = prompts.fix_instruction(finding)
+        return await self._edit(
+            Task.FIX, doc, finding.range, instruction, profile, kind=finding.kind, front_end=front_end
+        )
+
+    async def refactor(
+        self,
+        doc: Document,
+        selection: Range,
+        instruction: str | None = None,
+        *,
+        profile: Profile | str | None = None,
+        front_end: str | None = None,
+    ) -> EditResult:
+        text = instruction or "Refactor the marked code for clarity and maintainability, keeping its behaviour."
+        return await self._edit(Task.REFACTORING, doc, selection, text, profile, front_end=front_end)
+
+    async def _edit(
+        self,
+        task: Task,
+        doc: Document,
+        region: Range,
+        instruction: str,
+        profile: Profile | str | None,
+        *,
+        kind: AnalysisKind | None = None,
+        front_end: str | None = None,
+    ) -> EditResult:
+        lines = doc.text.splitlines(keepends=True)
+        start = min(region.start.line, max(len(lines) - 1, 0))
+        end = min(max(region.end.line, start), max(len(lines) - 1, 0))
+        if region.end.character == 0 and end > start:
+            end -= 1
+        ctx = self._context(doc, Range.lines(start, end, 1), 16_000)
+        result = await self._ask(
+            task,
+            self._profile(profile),
+            prompts.EDIT_SYSTEM,
+            prompts.with_context(instruction, doc, ctx),
+            kind=kind,
+            max_tokens=4096,
+            json_mode=True,
+            code_lines=end - start + 1,
+            front_end=front_end,
+        )
+        parsed = prompts.parse_edit(result.text)
+        if parsed is None:
+            raise InvalidInputError(f"{result.model} did not return a usable edit; nothing was changed")
+        replacement, explanation = parsed
+        if lines and not replacement.endswith("\n") and lines[end].endswith("\n"):
+            replacement += "\n"
+        edit = TextEdit(
+            range=Range.lines(start, end + 1)
+            if end + 1 < len(lines) or not lines
+            else Range.of(start, 0, end, len(lines[end].rstrip("\r\n"))),
+            new_text=replacement if end + 1 < len(lines) else replacement.rstrip("\n"),
+        )
+        return EditResult(
+            edits=[edit], explanation=explanation, model=result.model, usage=result.usage, reason=result.reason
+        )
+
+    async def generate_tests(
+        self,
+        doc: Document,
+        selection: Range | None = None,
+        *,
+        profile: Profile | str | None = None,
+        front_end: str | None = None,
+    ) -> TextResult:
+        ctx = self._context(doc, selection, 16_000)
+        module = Path(doc.path).stem
+        framework = "pytest" if doc.language == "python" else "the usual framework for the language"
+        result = await self._ask(
+            Task.TESTING,
+            self._profile(profile),
+            prompts.TESTS_SYSTEM.format(framework=framework, module=module),
+            prompts.with_context("Write tests for the marked code.", doc, ctx),
+            max_tokens=4096,
+            code_lines=len(ctx.lines),
+            front_end=front_end,
+        )
+        code = prompts.code_block(result.text) or result.text
+        return result.model_copy(update={"text": code})
+
+    def models(self) -> list[tuple[ModelInfo, bool]]:
+        """Every catalog model and whether it can be called now (key set, circuit closed)."""
+        configured = set(self.settings.configured_providers())
+        return [(m, m.provider in configured and self.resilience.available(m.provider)) for m in self.catalog]
+
+    async def usage(self, period: str = "month", by: str = "provider") -> tuple[list[UsageRow], BudgetState]:
+        return await self.ledger.summary(period=period, by=by), await self.ledger.budget_state()
+
+    async def health(self) -> dict[str, Any]:
+        configured = self.settings.configured_providers()
+        return {
+            "providers": {
+                p: {"configured": p in configured, "circuit": self.resilience.breaker(p).state}
+                for p in self.settings.routing.priority
+            },
+            "cache": await self.cache.stats(),
+            "budget": (await self.ledger.budget_state()).model_dump(),
+        }
+
+    async def batch(
+        self, jobs: Iterable[Callable[[], Awaitable[T]]], *, concurrency: int = 8
+    ) -> list[T | BaseException]:
+        """Run many verb calls with at most `concurrency` in flight; errors are returned, not raised."""
+        if concurrency < 1:
+            raise InvalidInputError("concurrency must be at least 1")
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(job: Callable[[], Awaitable[T]]) -> T:
+            async with gate:
+                return await job()
+
+        return await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+
+    async def consensus_chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        profile: Profile | str | None = None,
+        models: int | None = None,
+        front_end: str | None = None,
+    ) -> dict[str, Any]:
+        """Several models answer; their answers side by side, then a synthesis by the best of them."""
+        prof = self._profile(profile)
+        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=tuple(messages), max_tokens=2048)
+        decision = self.engine.route(
+            RouteRequest(task=Task.CHAT, profile=prof, prompt_tokens=self.engine.prompt_tokens(request))
+        )
+        chosen = decision.candidates[: models or self.settings.routing.consensus_models]
+        if not chosen:
+            raise ProviderNotConfigured("no model available for consensus")
+        question = messages[-1].content
+        results = await asyncio.gather(
+            *(
+                self._ask(Task.CHAT, prof, prompts.CHAT_SYSTEM, question, model=c.id, front_end=front_end)
+                for c in chosen
+            ),
+            return_exceptions=True,
+        )
+        answers = {c.id: r for c, r in zip(chosen, results, strict=True) if isinstance(r, TextResult)}
+        if not answers:
+            raise next(r for r in results if isinstance(r, BaseException))
+        listing = "\n\n".join(f"## Answer from {m}\n{r.text}" for m, r in answers.items())
+        synthesis = await self._ask(
+            Task.CHAT,
+            prof,
+            "You compare answers from several models to one question: say where they agree, where they differ, "
+            "and give the best combined answer. Start with a line 'Agreement: high|medium|low'.",
+            f"Question:\n{question}\n\n{listing}",
+            model=chosen[0].id,
+            front_end=front_end,
+        )
+        return {
+            "answers": answers,
+            "synthesis": synthesis,
+            "usage": _sum([r.usage for r in answers.values()] + [synthesis.usage]),
+        }
+
+
+def _within(inner: Range, outer: Range) -> bool:
+    return outer.start.line <= inner.start.line <= outer.end.line
