@@ -9,105 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from . import analysis, prompts
+from . import consensus as _consensus
 from .cache import ResponseCache
 from .catalog import Catalog, ModelInfo
 from .context import build_context
 from .engine import CallContext, Engine, StreamState
-from .errors import InvalidInputError, OrchestratorError, ProviderNotConfigured
+from .errors import InvalidInputError, OrchestratorError
 from .ledger import BudgetAlert, BudgetState, Ledger, UsageRow
 from .providers.builtin import BuiltinAnalyzer
 from .providers.registry import Providers
 from .resilience import Resilience, RetryPolicy
+from .results import AnalysisResult, ChatStream, Completion, ConsensusAnswer, EditResult, TextResult, sum_usage
 from .routing import Router, RouteRequest, Task
 from .settings import Settings
 from .tokens import TokenCounter
-from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, Profile, Range, Request, TextEdit, Usage
+from .types import AnalysisKind, Capability, Document, Finding, Message, Profile, Range, Request, Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class AnalysisResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    findings: list[Finding]
-    models: list[str] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
-    reason: str = ""
-    notes: list[str] = Field(default_factory=list)
-    consensus: bool = False
-
-    @property
-    def cost_usd(self) -> float:
-        return self.usage.cost_usd
-
-
-class TextResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    model: str
-    usage: Usage
-    reason: str
-    cached: bool = False
-
-
-class EditResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    edits: list[TextEdit]
-    explanation: str = ""
-    model: str | None = None  # None: the finding's own safe fix, no model asked
-    usage: Usage = Field(default_factory=Usage)
-    reason: str = ""
-
-
-class Completion(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    model: str
-    usage: Usage
-    reason: str
-    cached: bool = False
-
-
-class ChatStream:
-    """An answer being streamed: iterate for `Chunk`s; `state` has model, reason, usage."""
-
-    def __init__(self, chunks: AsyncIterator[Chunk], state: StreamState):
-        self._chunks = chunks
-        self.state = state
-
-    def __aiter__(self) -> AsyncIterator[Chunk]:
-        return self._chunks
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]
-
-    async def text(self) -> str:
-        async with aclosing(self._chunks) as chunks:
-            async for _ in chunks:
-                pass
-        return "".join(self.state.parts)
-
-
-def _sum(usages: Iterable[Usage]) -> Usage:
-    items = list(usages)
-    return Usage(
-        input_tokens=sum(u.input_tokens for u in items),
-        output_tokens=sum(u.output_tokens for u in items),
-        cost_usd=sum(u.cost_usd for u in items),
-        estimated=any(u.estimated for u in items),
-    )
 
 
 class Orchestrator:
@@ -228,7 +152,7 @@ class Orchestrator:
     def _context(self, doc: Document, selection: Range | None, budget: int) -> Any:
         return build_context(doc, selection, counter=self.counter, max_tokens=budget)
 
-    async def _ask(
+    async def ask(
         self,
         task: Task,
         profile: Profile,
@@ -243,6 +167,7 @@ class Orchestrator:
         code_lines: int = 0,
         front_end: str | None = None,
     ) -> TextResult:
+        """One answer to a system and user prompt, routed for `task`: what the other verbs build on."""
         request = Request(
             model="",
             system=system,
@@ -305,7 +230,7 @@ class Orchestrator:
         ctx = self._context(doc, selection, 12_000)
         system_user = {k: analysis.analysis_prompt(doc, ctx, [k]) for k in wanted}
         if consensus:
-            return await self._consensus_analysis(doc, wanted, prof, ctx, builtin, notes, use_cache, front_end)
+            return await _consensus.analyze(self, doc, wanted, prof, ctx, builtin, notes, use_cache, front_end)
         # Kinds that route to the same model share one request.
         groups: dict[str, list[AnalysisKind]] = {}
         for kind in wanted:
@@ -324,7 +249,7 @@ class Orchestrator:
 
         async def run(group: list[AnalysisKind]) -> TextResult:
             system, user = analysis.analysis_prompt(doc, ctx, group)
-            return await self._ask(
+            return await self.ask(
                 Task.ANALYSIS,
                 prof,
                 system,
@@ -355,69 +280,9 @@ class Orchestrator:
         return AnalysisResult(
             findings=analysis.merge_with_builtin(builtin, ai_findings),
             models=models,
-            usage=_sum(usages),
+            usage=sum_usage(usages),
             reason="; ".join(reasons),
             notes=notes,
-        )
-
-    async def _consensus_analysis(
-        self,
-        doc: Document,
-        kinds: list[AnalysisKind],
-        profile: Profile,
-        ctx: Any,
-        builtin: list[Finding],
-        notes: list[str],
-        use_cache: bool,
-        front_end: str | None,
-    ) -> AnalysisResult:
-        system, user = analysis.analysis_prompt(doc, ctx, kinds)
-        decision = self.engine.route(
-            RouteRequest(
-                task=Task.ANALYSIS,
-                profile=profile,
-                kind=kinds[0],
-                prompt_tokens=self.counter.count(system + user),
-                max_output=4096,
-            )
-        )
-        chosen = decision.candidates[: self.settings.routing.consensus_models]
-        results = await asyncio.gather(
-            *(
-                self._ask(
-                    Task.ANALYSIS,
-                    profile,
-                    system,
-                    user,
-                    kind=kinds[0],
-                    max_tokens=4096,
-                    json_mode=True,
-                    model=c.id,
-                    use_cache=use_cache,
-                    front_end=front_end,
-                )
-                for c in chosen
-            ),
-            return_exceptions=True,
-        )
-        per_model: dict[str, list[Finding]] = {}
-        usages = []
-        for candidate, result in zip(chosen, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, OrchestratorError):
-                    raise result
-                notes.append(f"{candidate.id} failed: {result}")
-                continue
-            per_model[result.model] = analysis.parse_findings(result.text, doc, kinds, source=f"ai/{result.model}")
-            usages.append(result.usage)
-        merged = analysis.merge_consensus(per_model)
-        return AnalysisResult(
-            findings=analysis.merge_with_builtin(builtin, merged),
-            models=list(per_model),
-            usage=_sum(usages),
-            reason=f"consensus of {', '.join(per_model) or 'no model'}",
-            notes=notes,
-            consensus=True,
         )
 
     def chat(
@@ -473,7 +338,7 @@ class Orchestrator:
         prefix_t = self.counter.trim_to_budget(prefix, budget * 3 // 4, keep="tail")
         suffix_t = self.counter.trim_to_budget(suffix, budget // 4, keep="head")
         language = document.language if document else "plaintext"
-        result = await self._ask(
+        result = await self.ask(
             Task.COMPLETION,
             prof,
             prompts.FIM_SYSTEM,
@@ -499,7 +364,7 @@ class Orchestrator:
         front_end: str | None = None,
     ) -> TextResult:
         ctx = self._context(doc, selection, 16_000)
-        return await self._ask(
+        return await self.ask(
             Task.EXPLANATION,
             self._profile(profile),
             prompts.EXPLAIN_SYSTEM,
@@ -542,13 +407,9 @@ class Orchestrator:
         kind: AnalysisKind | None = None,
         front_end: str | None = None,
     ) -> EditResult:
-        lines = doc.text.splitlines(keepends=True)
-        start = min(region.start.line, max(len(lines) - 1, 0))
-        end = min(max(region.end.line, start), max(len(lines) - 1, 0))
-        if region.end.character == 0 and end > start:
-            end -= 1
+        start, end = prompts.whole_lines(doc, region)
         ctx = self._context(doc, Range.lines(start, end, 1), 16_000)
-        result = await self._ask(
+        result = await self.ask(
             task,
             self._profile(profile),
             prompts.EDIT_SYSTEM,
@@ -563,14 +424,7 @@ class Orchestrator:
         if parsed is None:
             raise InvalidInputError(f"{result.model} did not return a usable edit; nothing was changed")
         replacement, explanation = parsed
-        if lines and not replacement.endswith("\n") and lines[end].endswith("\n"):
-            replacement += "\n"
-        edit = TextEdit(
-            range=Range.lines(start, end + 1)
-            if end + 1 < len(lines) or not lines
-            else Range.of(start, 0, end, len(lines[end].rstrip("\r\n"))),
-            new_text=replacement if end + 1 < len(lines) else replacement.rstrip("\n"),
-        )
+        edit = prompts.line_edit(doc, start, end, replacement)
         return EditResult(
             edits=[edit], explanation=explanation, model=result.model, usage=result.usage, reason=result.reason
         )
@@ -586,7 +440,7 @@ class Orchestrator:
         ctx = self._context(doc, selection, 16_000)
         module = Path(doc.path).stem
         framework = "pytest" if doc.language == "python" else "the usual framework for the language"
-        result = await self._ask(
+        result = await self.ask(
             Task.TESTING,
             self._profile(profile),
             prompts.TESTS_SYSTEM.format(framework=framework, module=module),
@@ -638,42 +492,9 @@ class Orchestrator:
         profile: Profile | str | None = None,
         models: int | None = None,
         front_end: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ConsensusAnswer:
         """Several models answer; their answers side by side, then a synthesis by the best of them."""
-        prof = self._profile(profile)
-        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=tuple(messages), max_tokens=2048)
-        decision = self.engine.route(
-            RouteRequest(task=Task.CHAT, profile=prof, prompt_tokens=self.engine.prompt_tokens(request))
-        )
-        chosen = decision.candidates[: models or self.settings.routing.consensus_models]
-        if not chosen:
-            raise ProviderNotConfigured("no model available for consensus")
-        question = messages[-1].content
-        results = await asyncio.gather(
-            *(
-                self._ask(Task.CHAT, prof, prompts.CHAT_SYSTEM, question, model=c.id, front_end=front_end)
-                for c in chosen
-            ),
-            return_exceptions=True,
-        )
-        answers = {c.id: r for c, r in zip(chosen, results, strict=True) if isinstance(r, TextResult)}
-        if not answers:
-            raise next(r for r in results if isinstance(r, BaseException))
-        listing = "\n\n".join(f"## Answer from {m}\n{r.text}" for m, r in answers.items())
-        synthesis = await self._ask(
-            Task.CHAT,
-            prof,
-            "You compare answers from several models to one question: say where they agree, where they differ, "
-            "and give the best combined answer. Start with a line 'Agreement: high|medium|low'.",
-            f"Question:\n{question}\n\n{listing}",
-            model=chosen[0].id,
-            front_end=front_end,
-        )
-        return {
-            "answers": answers,
-            "synthesis": synthesis,
-            "usage": _sum([r.usage for r in answers.values()] + [synthesis.usage]),
-        }
+        return await _consensus.chat(self, messages, self._profile(profile), models, front_end)
 
 
 def _within(inner: Range, outer: Range) -> bool:

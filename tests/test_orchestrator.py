@@ -257,7 +257,7 @@ async def test_concurrent_calls_never_overspend(orch_factory: Factory, fake_prov
     # Real costs close to what is reserved: answers near max_tokens long.
     fake_provider.default = Script(chunks=["w "] * 180)
     calls = [
-        orch._ask(
+        orch.ask(
             Task.CHAT, Profile.BUDGET, "s", f"question {i}", use_cache=False, model="openai/gpt-6-luna", max_tokens=200
         )
         for i in range(200)
@@ -301,7 +301,7 @@ async def test_consensus_chat_side_by_side_and_synthesis(
     orch = await orch_factory()
     fake_provider.default = Script(text="Agreement: high\nUse a set.")
     out = await orch.consensus_chat([Message(role="user", content="list or set for lookups?")])
-    assert len(out["answers"]) == 3 and out["synthesis"].text.startswith("Agreement: high")
+    assert len(out.answers) == 3 and out.synthesis.text.startswith("Agreement: high")
     assert len(fake_provider.requests) == 4
 
 
