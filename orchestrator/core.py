@@ -209,7 +209,7 @@ class Orchestrator:
         self,
         doc: Document,
         selection: Range | None = None,
-        kinds: Sequence[AnalysisKind] | None = None,
+        kinds: Sequence[AnalysisKind | str] | None = None,
         profile: Profile | str | None = None,
         *,
         ai: bool = True,
@@ -218,7 +218,7 @@ class Orchestrator:
         front_end: str | None = None,
     ) -> AnalysisResult:
         """Built-in findings merged with AI findings (one request per model the kinds route to)."""
-        wanted = list(kinds or self.settings.analysis.kinds)
+        wanted = _kinds(kinds or self.settings.analysis.kinds)
         prof = self._profile(profile)
         report = await self.builtin.analyze([doc], wanted)
         builtin = [f for f in report.findings if selection is None or _within(f.range, selection)]
@@ -495,6 +495,17 @@ class Orchestrator:
     ) -> ConsensusAnswer:
         """Several models answer; their answers side by side, then a synthesis by the best of them."""
         return await _consensus.chat(self, messages, self._profile(profile), models, front_end)
+
+
+def _kinds(kinds: Sequence[AnalysisKind | str]) -> list[AnalysisKind]:
+    out = []
+    for kind in kinds:
+        try:
+            out.append(AnalysisKind(kind))
+        except ValueError:
+            valid = ", ".join(k.value for k in AnalysisKind)
+            raise InvalidInputError(f"unknown analysis kind {kind!r}; valid kinds: {valid}") from None
+    return out
 
 
 def _within(inner: Range, outer: Range) -> bool:
