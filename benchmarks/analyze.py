@@ -19,6 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+# Run as `python benchmarks/analyze.py`, benchmarks/orchestrator.py would shadow the package.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 BIN = Path(sys.executable).parent
 

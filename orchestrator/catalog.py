@@ -113,6 +113,7 @@ class Catalog:
 
     def __init__(self, models: Mapping[str, ModelInfo], prices_checked: str = "") -> None:
         self._models = dict(models)
+        self._by_wire: dict[tuple[str, str], ModelInfo] | None = None
         self._prices_checked = prices_checked
 
     @classmethod
@@ -187,10 +188,12 @@ class Catalog:
         hit = self._models.get(wire_model)
         if hit is not None and hit.provider == provider:
             return hit
-        for info in self._models.values():
-            if info.model == wire_model and info.provider == provider:
-                return info
-        return None
+        # Every answer is priced through here: an index, not a scan of the catalog.
+        if self._by_wire is None:
+            self._by_wire = {}
+            for info in self._models.values():
+                self._by_wire.setdefault((info.provider, info.model), info)
+        return self._by_wire.get((provider, wire_model))
 
     def by_provider(self, name: str) -> list[ModelInfo]:
         return [info for info in self._models.values() if info.provider == name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from ..errors import BadResponse
@@ -67,30 +68,31 @@ class AnthropicProvider(HTTPProvider):
             f"{self.base_url}/v1/messages", self._body(request, stream=True), self._headers()
         ) as resp:
             try:
-                async for event in iter_events(resp.content):
-                    kind = event.event
-                    if kind == "ping":
-                        continue
-                    payload = self._load(event.data)
-                    kind = payload.get("type", kind) if isinstance(payload, dict) else kind
-                    if kind == "error":
-                        raise failures.from_stream_error(self.name, payload)
-                    if kind == "message_start":
-                        usage = (payload.get("message") or {}).get("usage") or {}
-                        input_tokens = usage.get("input_tokens", input_tokens)
-                        output_tokens = usage.get("output_tokens", output_tokens)
-                    elif kind == "content_block_delta":
-                        delta = payload.get("delta") or {}
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            parts.append(delta["text"])
-                            yield Chunk(text=delta["text"])
-                    elif kind == "message_delta":
-                        stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
-                        # Cumulative count: the last one is the total.
-                        output_tokens = (payload.get("usage") or {}).get("output_tokens", output_tokens)
-                    elif kind == "message_stop":
-                        stopped = True
-                        break
+                async with aclosing(iter_events(resp.content)) as events:
+                    async for event in events:
+                        kind = event.event
+                        if kind == "ping":
+                            continue
+                        payload = self._load(event.data)
+                        kind = payload.get("type", kind) if isinstance(payload, dict) else kind
+                        if kind == "error":
+                            raise failures.from_stream_error(self.name, payload)
+                        if kind == "message_start":
+                            usage = (payload.get("message") or {}).get("usage") or {}
+                            input_tokens = usage.get("input_tokens", input_tokens)
+                            output_tokens = usage.get("output_tokens", output_tokens)
+                        elif kind == "content_block_delta":
+                            delta = payload.get("delta") or {}
+                            if delta.get("type") == "text_delta" and delta.get("text"):
+                                parts.append(delta["text"])
+                                yield Chunk(text=delta["text"])
+                        elif kind == "message_delta":
+                            stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
+                            # Cumulative count: the last one is the total.
+                            output_tokens = (payload.get("usage") or {}).get("output_tokens", output_tokens)
+                        elif kind == "message_stop":
+                            stopped = True
+                            break
             except SSEError as exc:
                 raise BadResponse(f"{self.name}: {exc}", provider=self.name) from None
         if not stopped:

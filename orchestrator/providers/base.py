@@ -9,13 +9,13 @@ escape (their reprs can carry request headers, and with them a key).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiohttp
+from pydantic_core import from_json, to_json
 
 from ..errors import BadResponse, ProviderError, ProviderTimeout, ProviderUnavailable
 from ..types import Chunk, Request, Response, Usage
@@ -52,7 +52,8 @@ class HttpClients:
             session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                json_serialize=json.dumps,
+                # pydantic_core's encoder is ~5x the stdlib's: it shows at 64 calls in flight.
+                json_serialize_bytes=to_json,
                 # Provider SDKs send their own user agent; ours says who is calling.
                 headers={"User-Agent": "orchestrator/0.1"},
             )
@@ -155,7 +156,7 @@ class HTTPProvider:
         async with self._post(url, body, headers) as resp:
             raw = await resp.read()
         try:
-            return json.loads(raw)
+            return from_json(raw)
         except ValueError:
             raise BadResponse(
                 f"{self.name} answered with malformed JSON ({len(raw)} bytes)", provider=self.name
@@ -183,7 +184,7 @@ class HTTPProvider:
 
     def _load(self, data: str) -> Any:
         try:
-            return json.loads(data)
+            return from_json(data)
         except ValueError:
             raise BadResponse(f"{self.name} sent a malformed stream event: {data[:80]!r}", provider=self.name) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
@@ -79,13 +80,14 @@ class GeminiProvider(HTTPProvider):
         url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
         async with self._post(url, self._body(request), self._headers()) as resp:
             try:
-                async for event in iter_events(resp.content):
-                    text, event_finish, event_usage = self._parse(self._load(event.data))
-                    if text:
-                        parts.append(text)
-                        yield Chunk(text=text)
-                    usage = event_usage or usage
-                    finish = event_finish or finish
+                async with aclosing(iter_events(resp.content)) as events:
+                    async for event in events:
+                        text, event_finish, event_usage = self._parse(self._load(event.data))
+                        if text:
+                            parts.append(text)
+                            yield Chunk(text=text)
+                        usage = event_usage or usage
+                        finish = event_finish or finish
             except SSEError as exc:
                 raise BadResponse(f"{self.name}: {exc}", provider=self.name) from None
         # No [DONE] in Gemini's format: a stream that closes before a finishReason was cut.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from ..errors import BadResponse
@@ -64,25 +65,28 @@ class OpenAIProvider(HTTPProvider):
         done = False
         async with self._post(url, self._body(request, stream=True), self._headers()) as resp:
             try:
-                async for event in iter_events(resp.content):
-                    if event.data == "[DONE]":
-                        done = True
-                        break
-                    payload = self._load(event.data)
-                    if not isinstance(payload, dict):
-                        raise BadResponse(f"{self.name} sent a stream event that is not an object", provider=self.name)
-                    if "error" in payload:
-                        raise failures.from_stream_error(self.name, payload)
-                    if payload.get("usage"):
-                        usage = payload["usage"]
-                    for choice in payload.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        text = delta.get("content")
-                        if text:
-                            parts.append(text)
-                            yield Chunk(text=text)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                async with aclosing(iter_events(resp.content)) as events:
+                    async for event in events:
+                        if event.data == "[DONE]":
+                            done = True
+                            break
+                        payload = self._load(event.data)
+                        if not isinstance(payload, dict):
+                            raise BadResponse(
+                                f"{self.name} sent a stream event that is not an object", provider=self.name
+                            )
+                        if "error" in payload:
+                            raise failures.from_stream_error(self.name, payload)
+                        if payload.get("usage"):
+                            usage = payload["usage"]
+                        for choice in payload.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            text = delta.get("content")
+                            if text:
+                                parts.append(text)
+                                yield Chunk(text=text)
+                            if choice.get("finish_reason"):
+                                finish = choice["finish_reason"]
             except SSEError as exc:
                 raise BadResponse(f"{self.name}: {exc}", provider=self.name) from None
         if not done and finish is None:

@@ -29,38 +29,32 @@ class SSEError(ValueError):
 
 
 async def iter_events(body: StreamReader) -> AsyncIterator[Event]:
-    buffer = b""
+    rest = b""
     event = ""
     data: list[bytes] = []
     async for piece in body.iter_any():
-        buffer = buffer + piece if buffer else piece
-        start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            line = buffer[start:end]
-            start = end + 1
+        # One split per network read: the last piece may be a partial line, kept for the next.
+        lines = (rest + piece).split(b"\n") if rest else piece.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
             if line[-1:] == b"\r":
                 line = line[:-1]
             if not line:
                 if data:
-                    yield Event(event or "message", b"\n".join(data).decode("utf-8", errors="replace"))
-                event, data = "", []
-                continue
-            if line[:1] == b":":
-                continue  # comment / keep-alive
-            name, _, value = line.partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                data.append(value)
-            elif name == b"event":
-                event = value.decode("utf-8", errors="replace")
-        buffer = buffer[start:] if start else buffer
-        if len(buffer) > MAX_EVENT_BYTES:
+                    raw = data[0] if len(data) == 1 else b"\n".join(data)
+                    yield Event(event or "message", raw.decode("utf-8", errors="replace"))
+                    data = []
+                event = ""
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                event = (line[7:] if line[6:7] == b" " else line[6:]).decode("utf-8", errors="replace")
+            # Anything else is a comment (":" keep-alive), an id or retry field: not used here.
+        if len(rest) > MAX_EVENT_BYTES:
             raise SSEError(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
     # Some servers end the body right after the last data line, without the blank line.
-    line = buffer.rstrip(b"\r\n")
+    line = rest.rstrip(b"\r\n")
     if line.startswith(b"data:"):
-        value = line[5:]
-        data.append(value[1:] if value[:1] == b" " else value)
+        data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
         yield Event(event or "message", b"\n".join(data).decode("utf-8", errors="replace"))
