@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -18,6 +19,7 @@ from . import consensus as _consensus
 from .cache import ResponseCache
 from .catalog import Catalog, ModelInfo
 from .context import build_context
+from .conversations import ConversationStore
 from .engine import CallContext, Engine, StreamState
 from .errors import InvalidInputError, OrchestratorError
 from .ledger import BudgetAlert, BudgetState, Ledger, UsageRow
@@ -28,7 +30,7 @@ from .results import AnalysisResult, ChatStream, Completion, ConsensusAnswer, Ed
 from .routing import Router, RouteRequest, Task
 from .settings import Settings
 from .tokens import TokenCounter
-from .types import AnalysisKind, Capability, Document, Finding, Message, Profile, Range, Request, Usage
+from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, Profile, Range, Request, Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,9 +38,17 @@ T = TypeVar("T")
 
 class Orchestrator:
     def __init__(
-        self, settings: Settings, *, catalog: Catalog, ledger: Ledger, cache: ResponseCache, front_end: str = "core"
+        self,
+        settings: Settings,
+        *,
+        catalog: Catalog,
+        ledger: Ledger,
+        cache: ResponseCache,
+        conversations: ConversationStore,
+        front_end: str = "core",
     ):
         self.settings = settings
+        self.conversations = conversations
         self.catalog = catalog
         self.front_end = front_end
         self.counter = TokenCounter()
@@ -82,23 +92,28 @@ class Orchestrator:
     ) -> Orchestrator:
         base = Path(data_dir or settings.data_dir)
         catalog = Catalog.load(settings.models, source=settings.source_of("models"))
-        ledger = await Ledger.open(base / "ledger.db", monthly_budget=settings.budget.monthly_usd)
-        try:
+        async with AsyncExitStack() as opened:
+            ledger = await Ledger.open(base / "ledger.db", monthly_budget=settings.budget.monthly_usd)
+            opened.push_async_callback(ledger.close)
             cache = await ResponseCache.open(
                 base / "cache.db",
                 ttl_seconds=settings.cache.ttl_seconds,
                 max_entries=settings.cache.max_entries if settings.cache.enabled else 0,
             )
-        except BaseException:
-            await ledger.close()
-            raise
-        orch = cls(settings, catalog=catalog, ledger=ledger, cache=cache, front_end=front_end)
+            opened.push_async_callback(cache.close)
+            conversations = await ConversationStore.open(base / "conversations.db")
+            opened.push_async_callback(conversations.close)
+            orch = cls(
+                settings, catalog=catalog, ledger=ledger, cache=cache, conversations=conversations, front_end=front_end
+            )
+            opened.pop_all()  # opened fine: from here on, close() owns them
         await orch.engine._after_spend([])
         return orch
 
     async def close(self) -> None:
         await self.providers.close()
         await self.cache.close()
+        await self.conversations.close()
         await self.ledger.close()
 
     async def __aenter__(self) -> Self:
@@ -285,7 +300,7 @@ class Orchestrator:
             notes=notes,
         )
 
-    def chat(
+    async def chat(
         self,
         messages: Sequence[Message],
         *,
@@ -295,17 +310,25 @@ class Orchestrator:
         model: str | None = None,
         max_tokens: int = 2048,
         use_cache: bool = True,
+        conversation_id: str | None = None,
         front_end: str | None = None,
     ) -> ChatStream:
-        """Stream an answer. Routing happens now, so a configuration error raises here."""
+        """Start streaming an answer; iterate the result for chunks.
+
+        Routing happens here, so a configuration error raises before any chunk. With a
+        `conversation_id`, its history comes first and, once the answer is complete, the
+        new user message and the answer are added to it.
+        """
         if not messages or messages[-1].role != "user":
             raise InvalidInputError("chat needs a conversation ending with a user message")
         prof = self._profile(profile)
+        history = (await self.conversations.get(conversation_id)).history() if conversation_id else []
         msgs = list(messages)
+        asked = msgs[-1]
         if document is not None:
             ctx = self._context(document, selection, 24_000)
-            msgs[-1] = Message(role="user", content=prompts.with_context(msgs[-1].content, document, ctx))
-        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=tuple(msgs), max_tokens=max_tokens)
+            msgs[-1] = Message(role="user", content=prompts.with_context(asked.content, document, ctx))
+        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=(*history, *msgs), max_tokens=max_tokens)
         decision = self.engine.route(
             RouteRequest(
                 task=Task.CHAT,
@@ -319,7 +342,19 @@ class Orchestrator:
         chunks = self.engine.stream(
             decision, request, self._ctx("chat", prof, use_cache=use_cache, front_end=front_end), state
         )
+        if conversation_id:
+            chunks = self._remember(conversation_id, asked, chunks, state)
         return ChatStream(chunks, state)
+
+    async def _remember(
+        self, conversation_id: str, asked: Message, chunks: AsyncIterator[Chunk], state: StreamState
+    ) -> AsyncIterator[Chunk]:
+        async with aclosing(chunks) as stream:  # type: ignore[type-var]
+            async for chunk in stream:
+                yield chunk
+        # Only a complete answer joins the history: a cut one would mislead the next turn.
+        answer = Message(role="assistant", content="".join(state.parts))
+        await self.conversations.append(conversation_id, [asked, answer], model=state.model)
 
     async def complete(
         self,

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.cache import ResponseCache
 from orchestrator.catalog import Catalog
+from orchestrator.conversations import ConversationStore
 from orchestrator.core import Orchestrator
 from orchestrator.errors import AllProvidersUnavailable, BudgetExceeded
 from orchestrator.ledger import BudgetAlert, Ledger
@@ -78,7 +79,15 @@ async def orch_factory(fake_provider: FakeProviderServer, tmp_path: Path) -> Asy
         else:
             ledger = await Ledger.open(tmp_path / "data" / "ledger.db", monthly_budget=s.budget.monthly_usd)
             cache = await ResponseCache.open(tmp_path / "data" / "cache.db", ttl_seconds=60, clock=clock)
-            orch = Orchestrator(s, catalog=Catalog.load(s.models), ledger=ledger, cache=cache, front_end="test")
+            conversations = await ConversationStore.open(tmp_path / "data" / "conversations.db")
+            orch = Orchestrator(
+                s,
+                catalog=Catalog.load(s.models),
+                ledger=ledger,
+                cache=cache,
+                conversations=conversations,
+                front_end="test",
+            )
         made.append(orch)
         return orch
 
@@ -139,7 +148,7 @@ async def test_chat_streams_with_model_reason_usage_and_ledger(
 ) -> None:
     orch = await orch_factory()
     fake_provider.script(Script(chunks=["Use ", "a ", "set."], usage=(50, 3)))
-    stream = orch.chat([Message(role="user", content="How do I speed up membership tests?")])
+    stream = await orch.chat([Message(role="user", content="How do I speed up membership tests?")])
     texts = [c.text async for c in stream if c.text]
     assert texts == ["Use ", "a ", "set."]
     assert stream.state.model and stream.state.usage is not None and stream.state.usage.output_tokens == 3
@@ -192,7 +201,7 @@ async def test_stream_cut_after_first_token_is_incomplete(
 ) -> None:
     orch = await orch_factory()
     fake_provider.script(Script(chunks=["The answer ", "is ", "long"], cut_after=1))
-    stream = orch.chat([Message(role="user", content="q")])
+    stream = await orch.chat([Message(role="user", content="q")])
     seen = []
     with pytest.raises(IncompleteStream) as err:
         async for chunk in stream:
@@ -322,3 +331,25 @@ async def test_batch_bounds_concurrency(orch_factory: Factory, fake_provider: Fa
 
     results = await orch.batch([lambda i=i: job(i) for i in range(20)], concurrency=4)
     assert peak == 4 and all(r == "ok" for r in results)
+
+
+async def test_conversations_persist_and_continue(orch_factory: Factory, fake_provider: FakeProviderServer) -> None:
+    orch = await orch_factory()
+    conversation = await orch.conversations.create("sets vs lists", front_end="test")
+    fake_provider.script(Script(text="Use a set."), Script(text="O(1) on average."))
+    first = await orch.chat([Message(role="user", content="list or set?")], conversation_id=conversation)
+    assert await first.text() == "Use a set."
+    second = await orch.chat([Message(role="user", content="why?")], conversation_id=conversation)
+    assert await second.text() == "O(1) on average."
+    sent = fake_provider.requests[-1].json["messages"]
+    assert [m["content"] for m in sent[-3:]] == ["list or set?", "Use a set.", "why?"]  # history came first
+    stored = await orch.conversations.get(conversation)
+    assert [(m.role, m.content) for m in stored.messages] == [
+        ("user", "list or set?"),
+        ("assistant", "Use a set."),
+        ("user", "why?"),
+        ("assistant", "O(1) on average."),
+    ]
+    assert stored.messages[1].model == second.state.model or stored.messages[1].model
+    [summary] = await orch.conversations.list()
+    assert summary.id == conversation and summary.message_count == 4
