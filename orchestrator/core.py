@@ -34,6 +34,7 @@ from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, 
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_CHAT = frozenset({Capability.CHAT})
 
 
 class Orchestrator:
@@ -191,20 +192,24 @@ class Orchestrator:
             json_mode=json_mode,
             temperature=0.2,
         )
+        prompt_tokens = self.engine.prompt_tokens(request)
         decision = self.engine.route(
             RouteRequest(
                 task=task,
                 profile=profile,
                 kind=kind,
-                prompt_tokens=self.engine.prompt_tokens(request),
+                prompt_tokens=prompt_tokens,
                 max_output=max_tokens,
                 code_lines=code_lines,
                 model=model,
-                capabilities=frozenset({Capability.CHAT}),
+                capabilities=_CHAT,
             )
         )
         result = await self.engine.complete(
-            decision, request, self._ctx(task.value, profile, kind=kind, use_cache=use_cache, front_end=front_end)
+            decision,
+            request,
+            self._ctx(task.value, profile, kind=kind, use_cache=use_cache, front_end=front_end),
+            prompt_tokens=prompt_tokens,
         )
         return TextResult(
             text=result.response.text,

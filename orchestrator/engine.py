@@ -89,6 +89,7 @@ class Engine:
         self.counter = counter
         self._on_alert = on_alert
         self._latencies: dict[str, deque[float]] = {}
+        self._samples: dict[str, int] = {}
         self.remaining_budget: float | None = None
 
     # -- routing helpers ----------------------------------------------------------------
@@ -104,15 +105,19 @@ class Engine:
 
     # -- one answer ----------------------------------------------------------------------
 
-    async def complete(self, decision: RoutingDecision, request: Request, ctx: CallContext) -> CallResult:
+    async def complete(
+        self, decision: RoutingDecision, request: Request, ctx: CallContext, *, prompt_tokens: int | None = None
+    ) -> CallResult:
         top = decision.candidates[0]
-        key = self.cache.key(request.model_copy(update={"model": top.model}), provider=top.provider)
+        key = ""
         if ctx.use_cache:
+            key = self.cache.key(request.model_copy(update={"model": top.model}), provider=top.provider)
             hit = await self.cache.get(key)
             if hit is not None:
                 await self._record_hit(top, decision, ctx, hit.response)
                 return CallResult(hit.response, top, decision.reason, cached=True)
-        prompt_tokens = self.prompt_tokens(request)
+        if prompt_tokens is None:
+            prompt_tokens = self.prompt_tokens(request)
 
         async def attempt(candidate: Candidate) -> Response:
             wire = request.model_copy(update={"model": candidate.model})
@@ -274,8 +279,10 @@ class Engine:
         if outcome == "ok":
             window = self._latencies.setdefault(candidate.id, deque(maxlen=50))
             window.append(latency)
-            if len(window) >= 5:
-                self.router.observed_latency[candidate.id] = median(window)
+            seen = self._samples[candidate.id] = self._samples.get(candidate.id, 0) + 1
+            # Every tenth call is often enough for routing, and keeps its plans reusable.
+            if seen % 10 == 5:
+                self.router.set_observed_latency(candidate.id, median(window))
         record = CallRecord(
             front_end=ctx.front_end,
             task=ctx.task,

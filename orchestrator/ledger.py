@@ -170,6 +170,11 @@ class Ledger:
         # A transaction spans several awaits on one connection; coroutines sharing this
         # object must not interleave their statements inside it.
         self._lock = asyncio.Lock()
+        # Without a budget nothing has to be decided before a call, so its row need not be
+        # written on the call's path: rows queue here and a background task writes them in
+        # batches (and every read or close writes them first).
+        self._pending: list[list[Any]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -197,6 +202,7 @@ class Ledger:
         return cls(db, monthly_budget=monthly_budget, clock=clock, ttl=reservation_ttl)
 
     async def close(self) -> None:
+        await self.flush()
         async with self._lock:  # let a running transaction finish first
             await self._db.close()
 
@@ -222,8 +228,10 @@ class Ledger:
         """Hold `amount_usd` (the call's worst-case cost) against this month's budget."""
         if amount_usd < 0:
             raise InvalidInputError(f"a reservation cannot be negative, got {amount_usd}")
-        reservation = Reservation(id=uuid.uuid4().hex, amount_usd=amount_usd)
         budget = self.monthly_budget
+        if budget is None:
+            return Reservation(id="", amount_usd=amount_usd)  # nothing to hold: no row, no trip
+        reservation = Reservation(id=uuid.uuid4().hex, amount_usd=amount_usd)
 
         async def body() -> None:
             now = self._clock()
@@ -254,9 +262,17 @@ class Ledger:
     async def settle(self, reservation: Reservation | None, record: CallRecord) -> list[BudgetAlert]:
         """Swap the reservation for the call's real cost; return the alert levels crossed by it."""
         budget = self.monthly_budget
+        if budget is None:
+            values = record.model_dump()
+            self._pending.append([values[c] for c in _COLUMNS])
+            if reservation is not None and reservation.id:  # reserved while a budget was set
+                await self.release(reservation)
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_in_background())
+            return []
 
         async def body() -> list[BudgetAlert]:
-            if reservation is not None:
+            if reservation is not None and reservation.id:
                 await self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
             values = record.model_dump()
             await self._db.execute(
@@ -289,11 +305,37 @@ class Ledger:
 
     async def release(self, reservation: Reservation) -> None:
         """Drop a reservation whose call never happened."""
+        if not reservation.id:
+            return
 
         async def body() -> None:
             await self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
         await self._write(body)
+
+    async def _flush_in_background(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # noqa: BLE001 - flush logged it and kept the rows for the next try
+            return
+
+    async def flush(self) -> None:
+        """Write the queued call rows, in one transaction per batch."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+
+            async def body(rows: list[list[Any]] = batch) -> None:
+                await self._db.executemany(
+                    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows
+                )
+
+            try:
+                await self._write(body)
+            except BaseException:
+                # Not lost: back in the queue for the next flush (or close) to write.
+                self._pending[:0] = batch
+                _log.exception("could not write %d ledger rows; will retry", len(batch))
+                raise
 
     # --- reads -------------------------------------------------------------------------
 
@@ -301,6 +343,7 @@ class Ledger:
         budget = self.monthly_budget
         now = self._clock()
         period, start, end = _month(now)
+        await self.flush()
         async with self._lock:
             spent = await self._spent(start, end)
             reserved = await self._reserved(now)
@@ -326,6 +369,7 @@ class Ledger:
 
     async def total_cost(self, *, period: str = "month") -> float:
         start, end = _bounds(period, self._clock())
+        await self.flush()
         async with self._lock:
             return await self._spent(start, end)
 
@@ -371,6 +415,7 @@ class Ledger:
             return result
 
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
+        await self.flush()
         async with self._lock:
             return list(await self._db.execute_fetchall(sql, params))
 

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from .catalog import Catalog, ModelInfo
 from .errors import BudgetExceeded, ProviderNotConfigured
-from .settings import PROVIDER_ALIASES, Settings
+from .settings import PROVIDER_ALIASES, PROVIDERS, Settings
 from .types import AnalysisKind, Capability, Profile
 
 
@@ -144,15 +144,54 @@ class Router:
             **{k: list(v) for k, v in (preferences or {}).items()},
         }
         self._turns: dict[tuple[str, ...], count[int]] = {}
+        self._memo: dict[tuple[object, ...], tuple[list[Candidate], list[Candidate], dict[str, str], str]] = {}
 
     def route(self, req: RouteRequest) -> RoutingDecision:
         label = req.kind.value if req.kind else req.task.value
+        remaining = self.remaining_budget()
+        # The same request shape under the same conditions scores the same: reuse it (every
+        # completion keystroke routes). Ties still rotate below, on every call.
+        key = (req, tuple(self.available(p) for p in PROVIDERS), None if remaining is None else round(remaining, 5))
+        plan = self._memo.get(key)
+        if plan is None:
+            plan = self._plan(req, label, remaining)
+            if len(self._memo) >= 512:
+                self._memo.clear()
+            self._memo[key] = plan
+        scored, demoted, skipped, complexity = plan
+        ordered = self._rotate_ties(scored) + demoted
+        if req.model is not None:
+            ordered = self._pin(req.model, ordered, skipped)
+        if not self.settings.routing.auto_fallback:
+            ordered = ordered[:1]
+        if not ordered:
+            _raise_nothing_left(label, skipped)
+        top = ordered[0]
+        notes = f"{req.profile.value} profile" + (", simple request" if complexity == "simple" else "")
+        if req.model is not None:
+            notes = "pinned"
+        reason = f"{label} → {top.id} ({notes})"
+        grouped = _group_skips(skipped, self.catalog)
+        if grouped:
+            reason += "; " + "; ".join(f"{name} skipped: {why}" for name, why in grouped)
+        return RoutingDecision(candidates=tuple(ordered), reason=reason, complexity=complexity, skipped=skipped)
+
+    def set_observed_latency(self, model_id: str, latency_ms: float) -> None:
+        self.observed_latency[model_id] = latency_ms
+        self._memo.clear()
+
+    def invalidate(self) -> None:
+        """Forget reused plans: call after the settings or the catalog changed."""
+        self._memo.clear()
+
+    def _plan(
+        self, req: RouteRequest, label: str, remaining: float | None
+    ) -> tuple[list[Candidate], list[Candidate], dict[str, str], str]:
         configured = set(self.settings.configured_providers())
         priority = self.settings.routing.priority
         skipped: dict[str, str] = {}
         eligible: list[ModelInfo] = []
         demoted: list[ModelInfo] = []
-        remaining = self.remaining_budget()
         max_cost = self.settings.routing.max_cost_per_request
         for info in self.catalog:
             provider = PROVIDER_ALIASES.get(info.provider, info.provider)
@@ -180,27 +219,15 @@ class Router:
                 demoted.append(info)
             else:
                 eligible.append(info)
-
         complexity = estimate_complexity(req)
         if not eligible and not demoted and req.model is None:
             _raise_nothing_left(label, skipped)
-        scored = self._score(eligible, req, complexity, priority)
-        ordered = self._rotate_ties(scored) + self._score(demoted, req, complexity, priority)
-        if req.model is not None:
-            ordered = self._pin(req.model, ordered, skipped)
-        if not self.settings.routing.auto_fallback:
-            ordered = ordered[:1]
-        if not ordered:
-            _raise_nothing_left(label, skipped)
-        top = ordered[0]
-        notes = f"{req.profile.value} profile" + (", simple request" if complexity == "simple" else "")
-        if req.model is not None:
-            notes = "pinned"
-        reason = f"{label} → {top.id} ({notes})"
-        grouped = _group_skips(skipped, self.catalog)
-        if grouped:
-            reason += "; " + "; ".join(f"{name} skipped: {why}" for name, why in grouped)
-        return RoutingDecision(candidates=tuple(ordered), reason=reason, complexity=complexity, skipped=skipped)
+        return (
+            self._score(eligible, req, complexity, priority),
+            self._score(demoted, req, complexity, priority),
+            skipped,
+            complexity,
+        )
 
     def _score(
         self, models: list[ModelInfo], req: RouteRequest, complexity: str, priority: list[str]

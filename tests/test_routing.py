@@ -140,7 +140,7 @@ def test_user_preferences_and_observed_latency(tmp_path) -> None:
     )
     fast = Router(settings(tmp_path, **ALL_KEYS), CATALOG)
     before = fast.route(RouteRequest(task=Task.CHAT, profile=Profile.SPEED, prompt_tokens=300)).candidates[0].id
-    fast.observed_latency[before] = 60_000.0  # the ledger saw it crawl
+    fast.set_observed_latency(before, 60_000.0)  # the ledger saw it crawl
     after = fast.route(RouteRequest(task=Task.CHAT, profile=Profile.SPEED, prompt_tokens=300)).candidates[0].id
     assert after != before
 
