@@ -136,7 +136,7 @@ def bare(session: aiohttp.ClientSession, url: str) -> Call:
 def facade_ttft(orch: Orchestrator, messages: list[Message]) -> Call:
     async def call() -> float:
         start, first = time.perf_counter(), 0.0
-        async for chunk in orch.chat(messages, model=MODEL, use_cache=False, max_tokens=64):
+        async for chunk in await orch.chat(messages, model=MODEL, use_cache=False, max_tokens=64):
             if chunk.text and not first:
                 first = time.perf_counter() - start
         return first

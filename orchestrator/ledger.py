@@ -38,6 +38,8 @@ GROUPS = ("provider", "model", "kind", "task", "front_end")
 _EPSILON = 1e-9
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
+FLUSH_DELAY_S = 0.05
+FLUSH_BATCH = 200
 
 
 class _Frozen(BaseModel):
@@ -202,6 +204,10 @@ class Ledger:
         return cls(db, monthly_budget=monthly_budget, clock=clock, ttl=reservation_ttl)
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         await self.flush()
         async with self._lock:  # let a running transaction finish first
             await self._db.close()
@@ -314,6 +320,10 @@ class Ledger:
         await self._write(body)
 
     async def _flush_in_background(self) -> None:
+        # Gather a batch first: one transaction per call would put SQLite back on the call's
+        # path at high concurrency. A crash can lose at most this much of the log.
+        if len(self._pending) < FLUSH_BATCH:
+            await asyncio.sleep(FLUSH_DELAY_S)
         try:
             await self.flush()
         except Exception:  # noqa: BLE001 - flush logged it and kept the rows for the next try

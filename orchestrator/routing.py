@@ -118,6 +118,10 @@ def estimate_complexity(req: RouteRequest) -> str:
     return "moderate"
 
 
+# scored candidates, demoted (circuit open) candidates, skipped ids with why, complexity, reason tail
+_Plan = tuple[list[Candidate], list[Candidate], dict[str, str], str, str]
+
+
 class Router:
     def __init__(
         self,
@@ -144,7 +148,7 @@ class Router:
             **{k: list(v) for k, v in (preferences or {}).items()},
         }
         self._turns: dict[tuple[str, ...], count[int]] = {}
-        self._memo: dict[tuple[object, ...], tuple[list[Candidate], list[Candidate], dict[str, str], str]] = {}
+        self._memo: dict[tuple[object, ...], _Plan] = {}
 
     def route(self, req: RouteRequest) -> RoutingDecision:
         label = req.kind.value if req.kind else req.task.value
@@ -158,7 +162,7 @@ class Router:
             if len(self._memo) >= 512:
                 self._memo.clear()
             self._memo[key] = plan
-        scored, demoted, skipped, complexity = plan
+        scored, demoted, skipped, complexity, skip_note = plan
         ordered = self._rotate_ties(scored) + demoted
         if req.model is not None:
             ordered = self._pin(req.model, ordered, skipped)
@@ -170,10 +174,7 @@ class Router:
         notes = f"{req.profile.value} profile" + (", simple request" if complexity == "simple" else "")
         if req.model is not None:
             notes = "pinned"
-        reason = f"{label} → {top.id} ({notes})"
-        grouped = _group_skips(skipped, self.catalog)
-        if grouped:
-            reason += "; " + "; ".join(f"{name} skipped: {why}" for name, why in grouped)
+        reason = f"{label} → {top.id} ({notes}){skip_note}"
         return RoutingDecision(candidates=tuple(ordered), reason=reason, complexity=complexity, skipped=skipped)
 
     def set_observed_latency(self, model_id: str, latency_ms: float) -> None:
@@ -186,7 +187,7 @@ class Router:
 
     def _plan(
         self, req: RouteRequest, label: str, remaining: float | None
-    ) -> tuple[list[Candidate], list[Candidate], dict[str, str], str]:
+    ) -> _Plan:
         configured = set(self.settings.configured_providers())
         priority = self.settings.routing.priority
         skipped: dict[str, str] = {}
@@ -222,11 +223,14 @@ class Router:
         complexity = estimate_complexity(req)
         if not eligible and not demoted and req.model is None:
             _raise_nothing_left(label, skipped)
+        grouped = _group_skips(skipped, self.catalog)
+        skip_note = ("; " + "; ".join(f"{name} skipped: {why}" for name, why in grouped)) if grouped else ""
         return (
             self._score(eligible, req, complexity, priority),
             self._score(demoted, req, complexity, priority),
             skipped,
             complexity,
+            skip_note,
         )
 
     def _score(

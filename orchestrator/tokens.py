@@ -50,9 +50,16 @@ class TokenCounter:
         # disallowed_special=() so that user text containing "<|endoftext|>" is counted as text.
         return len(self.encoding.encode(text, disallowed_special=()))
 
+    def estimate(self, text: str) -> int:
+        """A count for budgeting: exact for long text; for short text, an upper bound from its
+        length (cl100k averages ~4 characters a token on code and prose), without encoding."""
+        if len(text) <= 512:
+            return (len(text) + 2) // 3
+        return self.count(text)
+
     def count_messages(self, messages: list[tuple[str, str]]) -> int:
-        """Tokens of a chat prompt given as (role, content) pairs."""
-        return sum(MESSAGE_OVERHEAD + self.count(content) for _role, content in messages) + 3
+        """Tokens of a chat prompt given as (role, content) pairs (short messages estimated)."""
+        return sum(MESSAGE_OVERHEAD + self.estimate(content) for _role, content in messages) + 3
 
     def trim_to_budget(self, text: str, budget: int, *, keep: str = "head", marker: str = TRIM_MARKER) -> str:
         """Cut `text` to at most `budget` tokens, on line boundaries where possible.
