@@ -316,6 +316,9 @@ class Orchestrator:
         max_tokens: int = 2048,
         use_cache: bool = True,
         conversation_id: str | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
         front_end: str | None = None,
     ) -> ChatStream:
         """Start streaming an answer; iterate the result for chunks.
@@ -333,7 +336,15 @@ class Orchestrator:
         if document is not None:
             ctx = self._context(document, selection, 24_000)
             msgs[-1] = Message(role="user", content=prompts.with_context(asked.content, document, ctx))
-        request = Request(model="", system=prompts.CHAT_SYSTEM, messages=(*history, *msgs), max_tokens=max_tokens)
+        # system=None: our editor prompt; "" (an API client bringing its own): none.
+        request = Request(
+            model="",
+            system=prompts.CHAT_SYSTEM if system is None else (system or None),
+            messages=(*history, *msgs),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=tuple(stop),
+        )
         decision = self.engine.route(
             RouteRequest(
                 task=Task.CHAT,

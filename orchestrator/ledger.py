@@ -158,6 +158,16 @@ def _fraction(spent: float, budget: float) -> float:
     return 1.0 if spent > 0 else 0.0
 
 
+class DayRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    date: str
+    calls: int
+    cost_usd: float
+    tokens: int
+    cache_hits: int
+
+
 class Ledger:
     """One SQLite connection (aiosqlite's thread) per object; safe to share within a process."""
 
@@ -390,6 +400,32 @@ class Ledger:
             (limit,),
         )
         return [CallRecord.model_validate(dict(row)) for row in rows]
+
+    async def daily(self, days: int) -> list[DayRow]:
+        """Calls, spend, tokens and cache hits per UTC day for the last `days` days, today
+        last, days without calls included."""
+        today = self._clock() // 86400 * 86400
+        first = today - (max(days, 1) - 1) * 86400
+        rows = await self._fetch(
+            "SELECT CAST((ts - ?) / 86400 AS INTEGER) AS day, COUNT(*), TOTAL(cost_usd), "
+            "TOTAL(input_tokens + output_tokens), TOTAL(cache_hit) FROM calls WHERE ts >= ? GROUP BY day",
+            (first, first),
+        )
+        found = {int(r[0]): r for r in rows}
+        out = []
+        for offset in range(max(days, 1)):
+            row = found.get(offset)
+            day = datetime.fromtimestamp(first + offset * 86400, UTC).date().isoformat()
+            out.append(
+                DayRow(
+                    date=day,
+                    calls=int(row[1]) if row else 0,
+                    cost_usd=float(row[2]) if row else 0.0,
+                    tokens=int(row[3]) if row else 0,
+                    cache_hits=int(row[4]) if row else 0,
+                )
+            )
+        return out
 
     async def observed_latency(self, model: str, *, window: int = 50) -> float | None:
         """Median latency of the model's last `window` real successful calls; None below 5.

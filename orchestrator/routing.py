@@ -286,8 +286,11 @@ class Router:
 
     def _pin(self, model: str, ordered: list[Candidate], skipped: dict[str, str]) -> list[Candidate]:
         info = self.catalog.get(model)  # UnknownModelError names close ids
-        if info.id in skipped:
-            raise ProviderNotConfigured(f"model {info.id} cannot be used: {skipped[info.id]}")
+        if info.id in skipped and skipped[info.id] != "circuit open":
+            why = skipped[info.id]
+            if why.startswith("over the remaining budget"):
+                raise BudgetExceeded(f"model {info.id} cannot be used: {why}; the budget resets on the 1st (UTC)")
+            raise ProviderNotConfigured(f"model {info.id} cannot be used: {why}")
         rest = [c for c in ordered if c.id != info.id]
         return [Candidate(info=info, score=float("inf")), *rest]
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import analyze, chat, config, models, usage
+    from . import analyze, chat, config, keys, models, serve, usage
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_parser(sub)
     chat.add_parser(sub)
     usage.add_parser(sub)
+    serve.add_parser(sub)
+    keys.add_parser(sub)
     config.add_parser(sub)
     models.add_parser(sub)
     sub.choices["models"].set_defaults(handler=_models)
