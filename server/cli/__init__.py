@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import analyze, chat, config, keys, mcp, models, serve, usage
+    from . import analyze, chat, config, keys, lsp, mcp, models, serve, usage
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     keys.add_parser(sub)
     mcp.add_parser(sub)
+    lsp.add_parser(sub)
     config.add_parser(sub)
     models.add_parser(sub)
     sub.choices["models"].set_defaults(handler=_models)
