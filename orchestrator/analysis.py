@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .context import CodeContext
+from .text import split_lines
 from .types import AnalysisKind, Document, Finding, Fix, Range, Severity, TextEdit
 
 SYSTEM_PROMPT = """You are a meticulous code reviewer. You analyze code for these kinds of problems: {kinds}.
@@ -118,7 +119,7 @@ def parse_findings(
     if not isinstance(items, list):
         return []
     wanted = set(kinds)
-    lines = doc.text.splitlines()
+    lines = split_lines(doc.text)
     out: list[Finding] = []
     for item in items[: limit * 2]:
         if not isinstance(item, dict):

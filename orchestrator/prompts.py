@@ -6,6 +6,7 @@ import re
 
 from .analysis import extract_json
 from .context import CodeContext
+from .text import split_lines
 from .types import Document, Finding, Range, TextEdit
 
 CODE_IS_DATA = (
@@ -83,15 +84,20 @@ def clean_completion(text: str, suffix: str) -> str:
         # The longest start of the suffix that the completion ends with is a repeat: cut it.
         for size in range(min(len(stripped_suffix), len(text)), 0, -1):
             if text.endswith(stripped_suffix[:size]) and size >= 3:
-                return text[: len(text) - size].rstrip(" ")
+                text = text[: len(text) - size].rstrip(" ")
+                # The suffix brings its own line break: one more from us is a blank line.
+                return text.rstrip("\r\n") if suffix[:1] in ("\r", "\n") else text
             if size < 3:
                 break
     return text
 
 
+_LINE_ENDS = re.compile(r"(\r\n|\r|\n)")
+
+
 def whole_lines(doc: Document, region: Range) -> tuple[int, int]:
     """The first and last line (0-based, inclusive) an edit of `region` rewrites."""
-    last = max(len(doc.text.splitlines()) - 1, 0)
+    last = max(len(split_lines(doc.text)) - 1, 0)
     start = min(region.start.line, last)
     end = min(max(region.end.line, start), last)
     if region.end.character == 0 and end > start:
@@ -101,7 +107,8 @@ def whole_lines(doc: Document, region: Range) -> tuple[int, int]:
 
 def line_edit(doc: Document, start: int, end: int, replacement: str) -> TextEdit:
     """Replace whole lines start..end with `replacement`, keeping the line break after them."""
-    lines = doc.text.splitlines(keepends=True)
+    lines = _LINE_ENDS.split(doc.text)
+    lines = [line + end_ for line, end_ in zip(lines[0::2], [*lines[1::2], ""], strict=True) if line or end_]
     if end + 1 < len(lines) or not lines:
         if not replacement.endswith("\n"):
             replacement += "\n"

@@ -185,9 +185,7 @@ class Router:
         """Forget reused plans: call after the settings or the catalog changed."""
         self._memo.clear()
 
-    def _plan(
-        self, req: RouteRequest, label: str, remaining: float | None
-    ) -> _Plan:
+    def _plan(self, req: RouteRequest, label: str, remaining: float | None) -> _Plan:
         configured = set(self.settings.configured_providers())
         priority = self.settings.routing.priority
         skipped: dict[str, str] = {}

@@ -128,3 +128,15 @@ def test_consensus_keeps_what_models_agree_on_with_counts() -> None:
         ("security", 3),
         ("style", 1),
     ]
+
+
+def test_form_feed_does_not_shift_lines() -> None:
+    text = "x = 1\n\x0c\ndef f():\n    return eval(x)\n"
+    doc = Document(path="ff.py", text=text, language="python")
+    found = parse_findings(
+        answer({"kind": "security", "line": 4, "code": "return eval(x)", "message": "eval of data"}),
+        doc,
+        KINDS,
+        source="ai/m",
+    )
+    assert [f.range.start.line for f in found] == [3]  # as ast and editors count, not str.splitlines()
