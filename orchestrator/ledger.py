@@ -122,7 +122,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 _SUMMARY_SQL = {
     by: f"""SELECT COALESCE({by}, '(none)') AS key, COUNT(*), SUM(input_tokens), SUM(output_tokens),
                    SUM(cost_usd), SUM(cache_hit), SUM(outcome LIKE 'error:%'), AVG(latency_ms)
-            FROM calls WHERE ts >= ? AND ts < ? AND outcome != 'accepted'
+            FROM calls WHERE ts >= ? AND ts < ?
             GROUP BY key ORDER BY 5 DESC, 2 DESC, key"""
     for by in GROUPS
 }

@@ -15,8 +15,12 @@ KEY = "sk-chat-" + "Kk9" * 12
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and not k.startswith("AI_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg"), ORCHESTRATOR_DATA_DIR=str(tmp_path / "data"),
-               PYTHONPATH=str(ROOT), **extra)
+    env.update(
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+        ORCHESTRATOR_DATA_DIR=str(tmp_path / "data"),
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
     return env
 
 
