@@ -135,6 +135,7 @@ async def test_code_analysis_returns_findings_summary_and_cost(gw: Gateway) -> N
             "/api/ai/code-analysis", json={"code": FLAWED, "language": "python", "analysis_type": "performance"}
         )
         bad = await http.post("/api/ai/code-analysis", json={"code": FLAWED, "analysis_type": "poetry"})
+        camel = await http.post("/api/ai/code-analysis", json={"code": FLAWED, "analysisTypes": ["style"]})
     assert resp.status_code == 200, resp.text
     data = resp.json()
     assert data["analysis_id"].startswith("ana-") and data["code_hash"].startswith("sha256-")
@@ -148,6 +149,7 @@ async def test_code_analysis_returns_findings_summary_and_cost(gw: Gateway) -> N
     assert data["summary"].startswith(f"Found {len(data['findings'])} issues:") and "1 high" in data["summary"]
     assert data["analysis_cost"] > 0 and data["models"] and "security → " in data["reason"]
     assert single.json()["analysis_type"] == "performance"
+    assert camel.json()["analysis_types"] == ["style"]  # camelCase from JavaScript clients too
     assert bad.status_code == 400 and "valid kinds" in bad.json()["message"]
 
 

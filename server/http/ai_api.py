@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,8 +52,11 @@ _LANGUAGES = {ext: lang for lang, ext in _EXTENSIONS.items()}
 SEVERITY = {Severity.ERROR: "high", Severity.WARNING: "medium", Severity.INFO: "low", Severity.HINT: "info"}
 
 
+_CAMEL_OR_SNAKE = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+
 class ChatContext(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **_CAMEL_OR_SNAKE)
 
     file_path: str | None = None
     file_content: str | None = None
@@ -61,7 +65,7 @@ class ChatContext(BaseModel):
 
 
 class ChatOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **_CAMEL_OR_SNAKE)
 
     provider: str | None = "auto"
     model: str | None = None
@@ -71,6 +75,9 @@ class ChatOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    # JavaScript clients send camelCase (conversationId): accept both spellings.
+    model_config = _CAMEL_OR_SNAKE
+
     message: str = Field(min_length=1)
     conversation_id: str | None = None
     context: ChatContext | None = None
@@ -78,7 +85,7 @@ class ChatRequest(BaseModel):
 
 
 class AnalysisOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **_CAMEL_OR_SNAKE)
 
     profile: Profile | None = None
     consensus: bool = False
@@ -86,6 +93,8 @@ class AnalysisOptions(BaseModel):
 
 
 class AnalysisRequest(BaseModel):
+    model_config = _CAMEL_OR_SNAKE
+
     code: str
     language: str = "python"
     analysis_type: str | list[str] | None = None
