@@ -235,14 +235,22 @@ class Orchestrator:
         ai: bool = True,
         consensus: bool = False,
         use_cache: bool = True,
+        builtin_findings: Sequence[Finding] | None = None,
         front_end: str | None = None,
     ) -> AnalysisResult:
-        """Built-in findings merged with AI findings (one request per model the kinds route to)."""
+        """Built-in findings merged with AI findings (one request per model the kinds route to).
+
+        A front end that already has this text's built-in findings (a language server keeps
+        them per document) passes them as `builtin_findings` instead of paying for a rerun.
+        """
         wanted = _kinds(kinds or self.settings.analysis.kinds)
         prof = self._profile(profile)
-        report = await self.builtin.analyze([doc], wanted)
-        builtin = [f for f in report.findings if selection is None or _within(f.range, selection)]
-        notes = list(report.notes)
+        if builtin_findings is None:
+            report = await self.builtin.analyze([doc], wanted)
+            found, notes = report.findings, list(report.notes)
+        else:
+            found, notes = [f for f in builtin_findings if f.kind in wanted], []
+        builtin = [f for f in found if selection is None or _within(f.range, selection)]
         if not ai or not self.settings.configured_providers():
             if ai:
                 notes.append("AI analysis skipped: no provider configured")

@@ -353,3 +353,14 @@ async def test_conversations_persist_and_continue(orch_factory: Factory, fake_pr
     assert stored.messages[1].model == second.state.model or stored.messages[1].model
     [summary] = await orch.conversations.list()
     assert summary.id == conversation and summary.message_count == 4
+
+
+async def test_analyze_with_known_builtin_findings_does_not_rerun_them(
+    orch_factory: Factory, fake_provider: FakeProviderServer
+) -> None:
+    orch = await orch_factory()
+    fake_provider.default = Script(text=findings_json())
+    known = (await orch.builtin.analyze([DOC], [AnalysisKind.SECURITY])).findings
+    marker = known[0].model_copy(update={"message": "from the front end's own run"})
+    result = await orch.analyze(DOC, kinds=["security"], builtin_findings=[marker])
+    assert [f.message for f in result.findings] == ["from the front end's own run"]

@@ -121,8 +121,16 @@ class Diagnostics:
         sel = Range.of(*range_from_client(lines, selection, self.ls.encoding)) if selection else None
         orch = await self.ls.orchestrator()
         async with self.ls.progress(f"AI analysis of {_name(uri)}", cancellable=True):
+            known = self.results.get((BUILTIN, uri))
             result: AnalysisResult = await orch.analyze(
-                core_doc, sel, wanted, profile or self.ls.profile, ai=True, front_end="lsp"
+                core_doc,
+                sel,
+                wanted,
+                profile or self.ls.profile,
+                ai=True,
+                # This text's built-in findings are already here: the core need not rerun them.
+                builtin_findings=known.findings if known is not None and known.version == version else None,
+                front_end="lsp",
             )
         self.ls.status.changed()
         found = [f for f in result.findings if f.source.startswith("ai/")]
