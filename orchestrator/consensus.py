@@ -8,6 +8,7 @@ shows the answers side by side with a synthesis by the best-ranked model.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ from .types import AnalysisKind, Document, Finding, Message, Profile, Request
 
 if TYPE_CHECKING:
     from .core import Orchestrator
+
+# The synthesis prompt asks for this first line; its absence just leaves agreement unknown.
+_AGREEMENT = re.compile(r"agreement:\s*(high|medium|low)", re.IGNORECASE)
 
 
 async def analyze(
@@ -116,4 +120,6 @@ async def chat(
         front_end=front_end,
     )
     usage = sum_usage([r.usage for r in answers.values()] + [synthesis.usage])
-    return ConsensusAnswer(answers=answers, synthesis=synthesis, usage=usage)
+    judged = _AGREEMENT.search(synthesis.text[:200])
+    agreement = judged.group(1).lower() if judged else None
+    return ConsensusAnswer(answers=answers, synthesis=synthesis, usage=usage, agreement=agreement)

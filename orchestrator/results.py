@@ -62,6 +62,7 @@ class ConsensusAnswer(BaseModel):
     answers: dict[str, TextResult]
     synthesis: TextResult
     usage: Usage
+    agreement: str | None = None  # "high", "medium" or "low", as the synthesis judged it
 
 
 class ChatStream:

@@ -310,7 +310,7 @@ async def test_consensus_chat_side_by_side_and_synthesis(
     orch = await orch_factory()
     fake_provider.default = Script(text="Agreement: high\nUse a set.")
     out = await orch.consensus_chat([Message(role="user", content="list or set for lookups?")])
-    assert len(out.answers) == 3 and out.synthesis.text.startswith("Agreement: high")
+    assert len(out.answers) == 3 and out.synthesis.text.startswith("Agreement: high") and out.agreement == "high"
     assert len(fake_provider.requests) == 4
 
 

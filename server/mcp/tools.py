@@ -6,7 +6,6 @@ agents read on every turn: keep both terse.
 
 from __future__ import annotations
 
-import re
 import time
 from contextlib import aclosing
 from typing import Annotated
@@ -31,7 +30,6 @@ RootsIfFiles = Annotated[ListRootsResult | None, Resolve(roots_if_files)]
 ModelArg = Annotated[str | None, Field(description="id from list_models")]
 EXTRA_FILE_TOKENS = 8_000  # context per file beyond the first in `ask`
 PROGRESS_EVERY = 0.1  # seconds between progress notifications while an answer streams
-_AGREEMENT = re.compile(r"agreement:\s*(high|medium|low)", re.IGNORECASE)
 
 
 async def analyze_code(
@@ -121,12 +119,11 @@ async def consensus(
         result = await app(ctx).orch.consensus_chat(
             [Message(role="user", content=question)], profile=profile, models=models
         )
-    agreement = _AGREEMENT.search(result.synthesis.text[:200])
     return out.result(
         out.ConsensusOut(
             answers={m: r.text for m, r in result.answers.items()},
             synthesis=result.synthesis.text,
-            agreement=agreement.group(1).lower() if agreement else None,
+            agreement=result.agreement,
             **out.spend(result.usage),
         )
     )
