@@ -23,34 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as `python benchmarks/analyze.py`, benchmarks/orchestrator.py would shadow the package.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
+from tests.fakes.flawed_code import generate
+
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 BIN = Path(sys.executable).parent
-
-
-def generate(lines: int = 1000) -> str:
-    out = ['"""Generated module for the analysis benchmark."""', "import re", "import subprocess", ""]
-    i = 0
-    while len(out) < lines:
-        out += [
-            f"def process_{i}(items, wanted, name, flag=False):",
-            f'    """Process batch {i}."""',
-            '    text = ""',
-            "    found = []",
-            "    for item in items:",
-            "        if item in wanted:",
-            "            found.append(item)",
-            "        text += str(item)",
-            "        rx = re.compile(name)",
-            "        if rx.match(text) and flag:",
-            "            found.append(text)",
-            "    if flag:",
-            '        subprocess.call("echo " + name, shell=True)',
-            "    return sorted(found)[0] if found else text",
-            "",
-            "",
-        ]
-        i += 1
-    return "\n".join(out[:lines]) + "\n"
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -82,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         target = work / "generated.py"
-        target.write_text(generate())
+        target.write_text(generate(title="Generated module for the analysis benchmark."))
         ruff, bandit, orch = str(BIN / "ruff"), str(BIN / "bandit"), str(BIN / "orchestrator")
         # Warm the OS caches and ruff's lazy work once before measuring.
         timed([ruff, "check", "--no-cache", target.name], work)

@@ -18,9 +18,7 @@ import gc
 import itertools
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 from server.http.auth import KeyStore, keys_path
+from tests.fakes.processes import start_fake_provider, start_server, stop_server
 
 MODEL_MS = float(os.environ.get("BENCH_MODEL_MS", "50"))
 C1 = int(os.environ.get("BENCH_C1", "400"))
@@ -62,33 +61,10 @@ class Side:
         return len(self.latencies) / self.busy
 
 
-def start(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """A server process, and the URL it prints as its first line once it listens."""
-    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http://"):
-        stop(proc)
-        errors.seek(0)
-        raise SystemExit(f"{' '.join(cmd[:4])} did not start:\n{errors.read()}")
-    return proc, url
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @contextmanager
 def servers(delay_ms: float, tmp: Path) -> Iterator[tuple[str, str, str]]:
     """(fake provider URL, gateway URL, client key), both processes stopped on exit."""
-    fake_cmd = [sys.executable, "-m", "tests.fakes.provider_server", "--port", "0", "--quiet"]
-    fake_cmd += ["--first-byte-delay", str(delay_ms / 1000)]
-    fake, fake_url = start(fake_cmd, dict(os.environ))
+    fake, fake_url = start_fake_provider("--first-byte-delay", str(delay_ms / 1000))
     try:
         data = tmp / f"data-{delay_ms:g}"
         with KeyStore(keys_path(data)) as store:
@@ -101,13 +77,13 @@ def servers(delay_ms: float, tmp: Path) -> Iterator[tuple[str, str, str]]:
             "ORCHESTRATOR_DATA_DIR": str(data),
             "XDG_CONFIG_HOME": str(tmp / "config"),
         }
-        gateway, gateway_url = start([sys.executable, "-m", "server.cli.serve", "--port", "0"], env)
+        gateway, gateway_url = start_server([sys.executable, "-m", "server.cli.serve", "--port", "0"], env)
         try:
             yield fake_url, gateway_url, key
         finally:
-            stop(gateway)
+            stop_server(gateway)
     finally:
-        stop(fake)
+        stop_server(fake)
 
 
 def poster(session: aiohttp.ClientSession, url: str, model: str, headers: dict[str, str]) -> Call:

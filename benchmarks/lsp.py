@@ -19,7 +19,6 @@ import asyncio
 import itertools
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # Run as `python benchmarks/lsp.py`, benchmarks/orchestrator.py would shadow the `orchestrator` package.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-
 import aiohttp
+
+from tests.fakes.flawed_code import generate
+from tests.fakes.processes import start_fake_provider, stop_server
 
 STARTS = int(os.environ.get("BENCH_STARTS", "9"))
 OPENS = int(os.environ.get("BENCH_OPENS", "7"))
@@ -137,44 +138,6 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def generate(lines: int = 1000) -> str:
-    out = ['"""Generated module for the diagnostics benchmark."""', "import re", "import subprocess", ""]
-    i = 0
-    while len(out) < lines:
-        out += [
-            f"def process_{i}(items, wanted, name, flag=False):",
-            f'    """Process batch {i}."""',
-            '    text = ""',
-            "    found = []",
-            "    for item in items:",
-            "        if item in wanted:",
-            "            found.append(item)",
-            "        text += str(item)",
-            "        rx = re.compile(name)",
-            "        if rx.match(text) and flag:",
-            "            found.append(text)",
-            "    if flag:",
-            '        subprocess.call("echo " + name, shell=True)',
-            "    return sorted(found)[0] if found else text",
-            "",
-            "",
-        ]
-        i += 1
-    return "\n".join(out[:lines]) + "\n"
-
-
-def start_fake(delay: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "tests.fakes.provider_server", "--port", "0", "--quiet"]
-    cmd += ["--first-byte-delay", str(delay), "--text", "return a + b"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    base = proc.stdout.readline().strip()
-    if not base.startswith("http://"):
-        proc.kill()
-        raise SystemExit("the fake provider did not start")
-    return proc, base
-
-
 def environment(base: str, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and not k.startswith("AI_")}
     env.update(
@@ -212,7 +175,7 @@ async def session(env: dict[str, str], tmp: Path, base: str) -> dict[str, Any]:
     idle = rss_mb(client.proc.pid)
     out: dict[str, Any] = {"idle_rss": idle}
 
-    text = generate()
+    text = generate(title="Generated module for the diagnostics benchmark.")
     opens = []
     for i in range(OPENS + 1):
         uri = (root / f"module_{i}.py").as_uri()
@@ -296,14 +259,13 @@ def verdict(ok: bool) -> str:
 async def run() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        fake, base = start_fake(MODEL_MS / 1000)
+        fake, base = start_fake_provider("--first-byte-delay", str(MODEL_MS / 1000), "--text", "return a + b")
         try:
             env = environment(base, tmp)
             ours, theirs, all_ours, all_theirs = await startup(env, tmp)
             result = await session(env, tmp, base)
         finally:
-            fake.send_signal(signal.SIGTERM)
-            fake.wait(timeout=10)
+            stop_server(fake)
     start_ratio = ours / theirs
     inline, direct = statistics.median(result["inline"]), statistics.median(result["direct"])
     inline_ratio = inline / direct

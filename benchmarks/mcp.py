@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from orchestrator.core import Orchestrator
 from orchestrator.settings import load_settings
 from orchestrator.tokens import TokenCounter
 from orchestrator.types import Document
+from tests.fakes.processes import start_fake_provider, stop_server
 
 CALLS = int(os.environ.get("BENCH_CALLS", "150"))
 WARMUP = 10
@@ -39,25 +38,6 @@ GOAL = 1.2
 TOKEN_LIMIT = 3_000
 SAMPLE = ROOT / "examples" / "flawed_project" / "inventory" / "store.py"
 KEY = "sk-bench-" + "x" * 32
-
-
-def start_fake() -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "tests.fakes.provider_server", "--port", "0", "--quiet", "--text", '{"findings": []}']
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    base = proc.stdout.readline().strip()
-    if not base.startswith("http://"):
-        proc.kill()
-        raise SystemExit("the fake provider did not start")
-    return proc, base
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 async def timed(call: Callable[[], Awaitable[object]], n: int, out: list[float]) -> None:
@@ -122,12 +102,12 @@ async def bench(base_url: str, tmp: Path) -> None:
 
 
 def main() -> None:
-    fake, base_url = start_fake()
+    fake, base_url = start_fake_provider("--text", '{"findings": []}')
     try:
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(bench(base_url, Path(tmp)))
     finally:
-        stop(fake)
+        stop_server(fake)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ import itertools
 import json
 import logging
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from orchestrator.core import Orchestrator
 from orchestrator.routing import Task
 from orchestrator.settings import load_settings
 from orchestrator.types import Message, Profile, Request
+from tests.fakes.processes import start_fake_provider, stop_server
 
 MODEL, WIRE_MODEL, TPS = "openai/gpt-6-luna", "gpt-6-luna", 2000
 CALLS = {1: int(os.environ.get("BENCH_C1", "300")), 64: int(os.environ.get("BENCH_C64", "1500"))}
@@ -59,27 +58,6 @@ class Side:
 
     def p(self, q: int) -> float:  # percentile in ms
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
-    cmd = [sys.executable, "-m", "tests.fakes.provider_server", "--port", "0", "--quiet", "--tps", str(TPS)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
-    assert proc.stdout is not None
-    base = proc.stdout.readline().strip()
-    if not base.startswith("http://"):
-        stop_server(proc)
-        errors.seek(0)
-        raise SystemExit(f"the fake provider did not start:\n{errors.read()}")
-    return proc, base
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 async def block(side: Side, calls: int, conc: int) -> None:
@@ -284,7 +262,7 @@ def report(out: dict[str, Any], took: float) -> None:
 
 
 def main() -> None:
-    proc, base = start_server()
+    proc, base = start_fake_provider("--tps", str(TPS))
     try:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:

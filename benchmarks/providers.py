@@ -13,11 +13,8 @@ import asyncio
 import gc
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from orchestrator.providers.base import HttpClients, HTTPProvider
 from orchestrator.providers.gemini import GeminiProvider
 from orchestrator.providers.openai import OpenAIProvider
 from orchestrator.types import Message, Request
+from tests.fakes.processes import start_fake_provider, stop_server
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 CALLS = {1: int(os.environ.get("BENCH_C1", "2000")), 64: int(os.environ.get("BENCH_C64", "5000"))}
@@ -60,27 +58,6 @@ class Side:
 
     def p(self, q: int) -> float:  # percentile in ms
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
-    cmd = [sys.executable, "-m", "tests.fakes.provider_server", "--port", "0", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
-    assert proc.stdout is not None
-    base = proc.stdout.readline().strip()
-    if not base.startswith("http://"):
-        stop_server(proc)
-        errors.seek(0)
-        raise SystemExit(f"the fake provider did not start:\n{errors.read()}")
-    return proc, base
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def wire_of(provider: Any, req: Request, stream: bool) -> Wire:
@@ -236,7 +213,7 @@ def report(rows: list[Row], took: float) -> None:
 
 
 def main() -> None:
-    proc, base = start_server()
+    proc, base = start_fake_provider()
     try:
         started = time.perf_counter()
         rows = asyncio.run(run(base))
