@@ -7,6 +7,7 @@ written to the ledger with its routing reason, and where the answer is cached.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import TYPE_CHECKING
 
-from .errors import AllProvidersUnavailable, ProviderError
+from .errors import AllProvidersUnavailable, ProviderError, ProviderTimeout
 from .ledger import CallRecord
 from .resilience import IncompleteStream
 from .routing import Candidate, RouteRequest, RoutingDecision
@@ -120,19 +121,7 @@ class Engine:
             prompt_tokens = self.prompt_tokens(request)
 
         async def attempt(candidate: Candidate) -> Response:
-            wire = request.model_copy(update={"model": candidate.model})
-            reservation = await self.ledger.reserve(self._worst_case(candidate, prompt_tokens, request))
-            started = time.perf_counter()
-            try:
-                response = await self.providers.get(candidate.provider).complete(wire)
-            except ProviderError as exc:
-                await self._settle(reservation, candidate, decision, ctx, started, None, f"error:{type(exc).__name__}")
-                raise
-            except BaseException:
-                await self.ledger.release(reservation)
-                raise
-            await self._settle(reservation, candidate, decision, ctx, started, response.usage, "ok")
-            return response
+            return await self._attempt(candidate, request, prompt_tokens, decision.reason, ctx)
 
         try:
             response, used, _attempts = await self.resilience.call(
@@ -152,6 +141,43 @@ class Engine:
                 await self.cache.put(key, response)
         reason = decision.reason if used is top else f"{decision.reason}; answered by {used.id} after fallback"
         return CallResult(response, used, reason)
+
+    async def call_once(
+        self, candidate: Candidate, request: Request, ctx: CallContext, *, reason: str, timeout: float | None = None
+    ) -> Response:
+        """One try at one model, no routing, retry or cache (a provider test): still priced
+        against the budget and written to the ledger like every other call."""
+        return await self._attempt(candidate, request, self.prompt_tokens(request), reason, ctx, timeout=timeout)
+
+    async def _attempt(
+        self,
+        candidate: Candidate,
+        request: Request,
+        prompt_tokens: int,
+        reason: str,
+        ctx: CallContext,
+        *,
+        timeout: float | None = None,
+    ) -> Response:
+        wire = request.model_copy(update={"model": candidate.model})
+        reservation = await self.ledger.reserve(self._worst_case(candidate, prompt_tokens, request))
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.providers.get(candidate.provider).complete(wire)
+        except TimeoutError:
+            within = f" within {timeout:g}s" if timeout is not None else ""
+            error = ProviderTimeout(f"{candidate.provider} did not answer{within}", provider=candidate.provider)
+            await self._settle(reservation, candidate, reason, ctx, started, None, "error:ProviderTimeout")
+            raise error from None
+        except ProviderError as exc:
+            await self._settle(reservation, candidate, reason, ctx, started, None, f"error:{type(exc).__name__}")
+            raise
+        except BaseException:
+            await self.ledger.release(reservation)
+            raise
+        await self._settle(reservation, candidate, reason, ctx, started, response.usage, "ok")
+        return response
 
     # -- a streamed answer ---------------------------------------------------------------
 
@@ -254,7 +280,7 @@ class Engine:
             if usage is None and text:
                 # A cut stream is still billed for what was produced: estimate it.
                 usage = provider.usage(wire, "".join(text), prompt_tokens, None)
-            await self._settle(reservation, candidate, decision, ctx, started, usage, outcome, ttft)
+            await self._settle(reservation, candidate, decision.reason, ctx, started, usage, outcome, ttft)
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -268,7 +294,7 @@ class Engine:
         self,
         reservation: object,
         candidate: Candidate,
-        decision: RoutingDecision,
+        reason: str,
         ctx: CallContext,
         started: float,
         usage: Usage | None,
@@ -296,7 +322,7 @@ class Engine:
             latency_ms=latency,
             ttft_ms=ttft_ms,
             outcome=outcome,
-            reason=decision.reason,
+            reason=reason,
         )
         alerts = await self.ledger.settle(reservation, record)  # type: ignore[arg-type]
         await self._after_spend(alerts)

@@ -8,7 +8,6 @@ cache), priced and written to the ledger like any call, and leaves the circuit a
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,9 +17,10 @@ from starlette.responses import Response
 
 from orchestrator import __version__
 from orchestrator.catalog import ModelInfo
+from orchestrator.engine import CallContext
 from orchestrator.errors import BudgetExceeded, ProviderError
-from orchestrator.ledger import CallRecord
 from orchestrator.providers.registry import how_to_configure
+from orchestrator.routing import Candidate
 from orchestrator.settings import PROVIDER_ALIASES, PROVIDERS
 from orchestrator.types import Message
 from orchestrator.types import Request as ModelRequest
@@ -90,40 +90,20 @@ async def _probe(orch: Orchestrator, name: str, info: ModelInfo, *, front_end: s
     request = ModelRequest(
         model=info.model, messages=(Message(role="user", content=PROBE_PROMPT),), max_tokens=8, temperature=0.0
     )
-    provider = orch.providers.get(name)
+    ctx = CallContext(task="probe", front_end=front_end)
+    started = time.perf_counter()
+    usage, error = None, None
     try:
-        reservation = await orch.ledger.reserve(info.cost(64, request.max_tokens))
+        # Straight at this provider (no routing, retry or cache), priced and logged by the core.
+        response = await orch.engine.call_once(
+            Candidate(info=info, score=0.0), request, ctx, reason=f"provider test of {name}", timeout=PROBE_TIMEOUT
+        )
+        usage = response.usage
     except BudgetExceeded as exc:
         raise ApiError(429, "budget_exceeded", str(exc)) from None
-    started = time.perf_counter()
-    outcome, usage, error = "ok", None, None
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            response = await provider.complete(request)
-        usage = response.usage
     except ProviderError as exc:
-        outcome = f"error:{type(exc).__name__}"
         error = {"type": provider_state(exc), "message": str(exc), "status": exc.status}
-    except TimeoutError:
-        outcome = "error:ProviderTimeout"
-        error = {"type": "timeout", "message": f"{name} did not answer within {PROBE_TIMEOUT:g}s", "status": None}
-    except BaseException:
-        await orch.ledger.release(reservation)
-        raise
     latency = (time.perf_counter() - started) * 1000
-    record = CallRecord(
-        front_end=front_end,
-        task="probe",
-        provider=name,
-        model=info.id,
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
-        cost_usd=usage.cost_usd if usage else 0.0,
-        latency_ms=latency,
-        outcome=outcome,
-        reason=f"provider test of {name}",
-    )
-    await orch.ledger.settle(reservation, record)
     return {
         "ok": error is None,
         "model": info.id,
