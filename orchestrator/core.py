@@ -30,7 +30,7 @@ from .results import AnalysisResult, ChatStream, Completion, ConsensusAnswer, Ed
 from .routing import Router, RouteRequest, Task
 from .settings import Settings
 from .tokens import TokenCounter
-from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, Profile, Range, Request, Usage
+from .types import AnalysisKind, Capability, Chunk, Document, Finding, Message, Profile, Range, Request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,11 +214,7 @@ class Orchestrator:
         return TextResult(
             text=result.response.text,
             model=result.candidate.id,
-            usage=result.response.usage
-            if not result.cached
-            else Usage(
-                input_tokens=result.response.usage.input_tokens, output_tokens=result.response.usage.output_tokens
-            ),
+            usage=result.response.usage,
             reason=result.reason,
             cached=result.cached,
         )

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .tokens import TokenCounter
 
 log = logging.getLogger(__name__)
+# Answers cut by the length limit are not worth caching: asked again, they would stay cut.
+_TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS"})
 
 
 @dataclass(slots=True)
@@ -112,11 +114,10 @@ class Engine:
         top = decision.candidates[0]
         key = ""
         if ctx.use_cache:
-            key = self.cache.key(request.model_copy(update={"model": top.model}), provider=top.provider)
-            hit = await self.cache.get(key)
+            key = self._key(request, top)
+            hit = await self._cached(key, top, decision, ctx)
             if hit is not None:
-                await self._record_hit(top, decision, ctx, hit.response)
-                return CallResult(hit.response, top, decision.reason, cached=True)
+                return CallResult(hit, top, decision.reason, cached=True)
         if prompt_tokens is None:
             prompt_tokens = self.prompt_tokens(request)
 
@@ -128,15 +129,12 @@ class Engine:
                 decision.candidates, attempt, tokens=prompt_tokens + request.max_tokens
             )
         except AllProvidersUnavailable:
-            stale = await self.cache.get(key, allow_stale=True) if ctx.use_cache else None
+            stale = await self._cached(key, top, decision, ctx, stale=True) if ctx.use_cache else None
             if stale is None:
                 raise
-            await self._record_hit(top, decision, ctx, stale.response, outcome="stale")
-            return CallResult(stale.response, top, decision.reason + "; every provider down: stale cache", True, True)
-        if ctx.use_cache and response.finish_reason not in ("length", "max_tokens", "MAX_TOKENS"):
-            await self.cache.put(
-                self.cache.key(request.model_copy(update={"model": used.model}), provider=used.provider), response
-            )
+            return CallResult(stale, top, decision.reason + "; every provider down: stale cache", True, True)
+        if ctx.use_cache and response.finish_reason not in _TRUNCATED:
+            await self.cache.put(self._key(request, used), response)
             if used is not top:
                 await self.cache.put(key, response)
         reason = decision.reason if used is top else f"{decision.reason}; answered by {used.id} after fallback"
@@ -186,19 +184,16 @@ class Engine:
     ) -> AsyncIterator[Chunk]:
         top = decision.candidates[0]
         state.reason = decision.reason
-        key = self.cache.key(request.model_copy(update={"model": top.model}), provider=top.provider)
+        key = ""
         if ctx.use_cache:
-            hit = await self.cache.get(key)
+            key = self._key(request, top)
+            hit = await self._cached(key, top, decision, ctx)
             if hit is not None:
-                await self._record_hit(top, decision, ctx, hit.response)
                 state.model, state.provider, state.cached = top.id, top.provider, True
-                state.usage = Usage(
-                    input_tokens=hit.response.usage.input_tokens, output_tokens=hit.response.usage.output_tokens
-                )
-                state.finish_reason = hit.response.finish_reason
-                state.parts.append(hit.response.text)
-                yield Chunk(text=hit.response.text)
-                yield Chunk(usage=state.usage, finish_reason=hit.response.finish_reason)
+                state.usage, state.finish_reason = hit.usage, hit.finish_reason
+                state.parts.append(hit.text)
+                yield Chunk(text=hit.text)
+                yield Chunk(usage=hit.usage, finish_reason=hit.finish_reason)
                 return
         prompt_tokens = self.prompt_tokens(request)
 
@@ -222,17 +217,7 @@ class Engine:
             state.incomplete = True
             state.partial_text = exc.partial_text
             raise
-        if (
-            used is not None
-            and state.usage is not None
-            and ctx.use_cache
-            and state.finish_reason
-            not in (
-                "length",
-                "max_tokens",
-                "MAX_TOKENS",
-            )
-        ):
+        if used is not None and state.usage is not None and ctx.use_cache and state.finish_reason not in _TRUNCATED:
             text = "".join(state.parts)
             response = Response(
                 model=used.model,
@@ -326,6 +311,22 @@ class Engine:
         )
         alerts = await self.ledger.settle(reservation, record)  # type: ignore[arg-type]
         await self._after_spend(alerts)
+
+    def _key(self, request: Request, candidate: Candidate) -> str:
+        return self.cache.key(request.model_copy(update={"model": candidate.model}), provider=candidate.provider)
+
+    async def _cached(
+        self, key: str, top: Candidate, decision: RoutingDecision, ctx: CallContext, *, stale: bool = False
+    ) -> Response | None:
+        """A cached answer (a stale one only when asked), logged as a free call and returned
+        with zero cost: its tokens were paid for once, when it was stored."""
+        hit = await self.cache.get(key, allow_stale=stale)
+        if hit is None:
+            return None
+        response = hit.response
+        await self._record_hit(top, decision, ctx, response, outcome="stale" if stale else "ok")
+        free = Usage(input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
+        return response.model_copy(update={"usage": free})
 
     async def _record_hit(
         self,
