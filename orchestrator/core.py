@@ -402,13 +402,7 @@ class Orchestrator:
             use_cache=use_cache,
             front_end=front_end,
         )
-        return Completion(
-            text=prompts.clean_completion(result.text, suffix),
-            model=result.model,
-            usage=result.usage,
-            reason=result.reason,
-            cached=result.cached,
-        )
+        return Completion(**{**result.model_dump(), "text": prompts.clean_completion(result.text, suffix)})
 
     async def explain(
         self,

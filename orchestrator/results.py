@@ -46,14 +46,8 @@ class EditResult(BaseModel):
     reason: str = ""
 
 
-class Completion(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    model: str
-    usage: Usage
-    reason: str
-    cached: bool = False
+class Completion(TextResult):
+    """The text to insert at the cursor (fill in the middle)."""
 
 
 class ConsensusAnswer(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from orchestrator import prompts
 from orchestrator.context import build_context
+from orchestrator.results import TextResult
 from orchestrator.types import AnalysisKind, Finding, Message, Range, Severity
 
 from . import args, diff
@@ -142,15 +143,7 @@ async def explain(
     with tool_errors():
         doc, _name = args.document(roots(ctx, listed), path, code, language)
         result = await app(ctx).orch.explain(doc, args.selection(doc, lines), profile=profile)
-    return out.result(
-        out.AnswerOut(
-            answer=result.text,
-            model=result.model,
-            reason=result.reason,
-            cached=result.cached,
-            **out.spend(result.usage),
-        )
-    )
+    return _answer(result)
 
 
 async def fix(
@@ -201,6 +194,10 @@ async def generate_tests(
     with tool_errors():
         doc, _name = args.document(roots(ctx, listed), path, code, language)
         result = await app(ctx).orch.generate_tests(doc, args.selection(doc, lines), profile=profile)
+    return _answer(result)
+
+
+def _answer(result: TextResult) -> CallToolResult:
     return out.result(
         out.AnswerOut(
             answer=result.text,
