@@ -12,23 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fakes.facade import FLAWED
 from tests.fakes.provider_server import FakeProviderServer, Script
 from tests.gateway.harness import Gateway, serve
-
-FLAWED = (
-    "import subprocess\n"
-    "\n"
-    "\n"
-    "def run(cmd):\n"
-    "    return subprocess.call(cmd, shell=True)\n"
-    "\n"
-    "\n"
-    "def total(items):\n"
-    "    out = 0\n"
-    "    for x in items:\n"
-    "        out = out + x\n"
-    "    return out\n"
-)
 
 
 @pytest.fixture

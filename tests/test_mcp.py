@@ -16,8 +16,8 @@ from mcp import Client
 
 from orchestrator.tokens import TokenCounter
 from server.mcp import create_server
+from tests.fakes.facade import FLAWED, findings_json, make_settings
 from tests.fakes.provider_server import FakeProviderServer, Script
-from tests.test_orchestrator import FLAWED, findings_json, make_settings
 
 TOKEN_LIMIT = 3_000
 PERF = {

@@ -15,9 +15,9 @@ from mcp import Client
 from orchestrator.settings import load_settings
 from server.mcp import create_server
 from tests import test_mcp as base
+from tests.fakes.facade import make_settings
 from tests.fakes.provider_server import FakeProviderServer, Script
 from tests.test_mcp import Connect, call, error
-from tests.test_orchestrator import make_settings
 
 connect, env, project = base.connect, base.env, base.project  # the fixtures, shared
 

@@ -19,9 +19,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from server.cli.mcp import parse_address
 from tests import test_mcp as base
+from tests.fakes.facade import KEY, findings_json
 from tests.fakes.provider_server import FakeProviderServer, Script
 from tests.test_mcp import PERF, call, error
-from tests.test_orchestrator import KEY, findings_json
 
 project = base.project  # the fixture, shared
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,6 @@ the fake provider server over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,9 @@ from orchestrator.ledger import BudgetAlert, Ledger
 from orchestrator.resilience import IncompleteStream
 from orchestrator.settings import Settings, load_settings
 from orchestrator.types import AnalysisKind, Document, Message, Profile, Range
+from tests.fakes.facade import FLAWED, findings_json, make_settings
 from tests.fakes.provider_server import FakeProviderServer, Script
 
-KEY = "sk-orch-" + "Zz7" * 12
-FLAWED = (
-    "import subprocess\n"
-    "\n"
-    "\n"
-    "def run(cmd):\n"
-    "    return subprocess.call(cmd, shell=True)\n"
-    "\n"
-    "\n"
-    "def total(items):\n"
-    "    out = 0\n"
-    "    for x in items:\n"
-    "        out = out + x\n"
-    "    return out\n"
-)
 DOC = Document(path="app/run.py", text=FLAWED, language="python")
 
 
@@ -46,23 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def make_settings(fake: FakeProviderServer, tmp_path: Path, **env: str) -> Settings:
-    base = {
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": fake.base_url + "/v1",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": fake.base_url,
-        "GEMINI_API_KEY": KEY,
-        "GEMINI_BASE_URL": fake.base_url,
-        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
-    }
-    settings = load_settings(cwd=tmp_path, env={**base, **env})
-    settings.resilience.base_delay = 0.001
-    settings.resilience.max_delay = 0.01
-    return settings
 
 
 Factory = Callable[..., Any]
@@ -100,10 +68,6 @@ def provider_of(request: Any) -> str:
     if request.path.startswith("/v1beta"):
         return "gemini"
     return "anthropic" if request.path == "/v1/messages" else "openai"
-
-
-def findings_json(*items: dict[str, Any]) -> str:
-    return json.dumps({"findings": list(items)})
 
 
 async def test_analyze_merges_ai_and_builtin_findings(orch_factory: Factory, fake_provider: FakeProviderServer) -> None:

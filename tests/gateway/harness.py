@@ -16,31 +16,15 @@ import httpx
 import openai
 
 from orchestrator.core import Orchestrator
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 from server.http.app import DEFAULT_MAX_BODY, GatewayConfig, create_app
 from server.http.auth import KeyStore, keys_path
 from server.http.serving import Server, bind
+from tests.fakes.facade import make_settings
 from tests.fakes.provider_server import FakeProviderServer
 
 PROVIDER_KEY = "sk-test-" + "Qx9" * 10
 START_TIMEOUT = 10.0
-
-
-def make_settings(fake: FakeProviderServer, tmp_path: Path, **env: str) -> Settings:
-    base = {
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "OPENAI_API_KEY": PROVIDER_KEY,
-        "OPENAI_BASE_URL": fake.base_url + "/v1",
-        "ANTHROPIC_API_KEY": PROVIDER_KEY,
-        "ANTHROPIC_BASE_URL": fake.base_url,
-        "GEMINI_API_KEY": PROVIDER_KEY,
-        "GEMINI_BASE_URL": fake.base_url,
-        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
-    }
-    settings = load_settings(cwd=tmp_path, env={**base, **env})
-    settings.resilience.base_delay = 0.001
-    settings.resilience.max_delay = 0.01
-    return settings
 
 
 @dataclass
@@ -74,7 +58,7 @@ async def serve(
     settings: Settings | None = None,
     **env: str,
 ) -> AsyncIterator[Gateway]:
-    settings = settings or make_settings(fake, tmp_path, **env)
+    settings = settings or make_settings(fake, tmp_path, key=PROVIDER_KEY, **env)
     keys_file = keys_path(settings.data_dir)
     key = None
     if auth:
