@@ -1,5 +1,5 @@
-"""`orchestrator keys` and `orchestrator serve` as commands (run as `python -m server.cli.keys`
-and `python -m server.cli.serve` until they are registered in `server/cli/__init__.py`)."""
+"""`orchestrator keys` and `orchestrator serve` as commands, in their own processes
+(`python -m server.cli.keys` / `server.cli.serve`, the same parser as `orchestrator`)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,20 +78,8 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m server.cli.keys ...`: the same command before it is registered in the CLI."""
-    parser = argparse.ArgumentParser(prog="orchestrator")
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub)
-    args = parser.parse_args(["keys", *(sys.argv[1:] if argv is None else argv)])
-    from orchestrator.errors import OrchestratorError
-
-    try:
-        return int(args.handler(args))
-    except OrchestratorError as exc:
-        print(f"orchestrator keys: {exc}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m server.cli.keys ...` is `orchestrator keys ...`: one parser, one error handling.
+    from server.cli import main
+
+    sys.exit(main(["keys", *sys.argv[1:]]))

@@ -10,10 +10,8 @@ Also runnable as `python -m server.cli.lsp [--tcp HOST:PORT]`.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 
@@ -66,18 +64,8 @@ def _protocol_stdout() -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.cli.lsp", description="Orchestrator language server")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (to stderr); repeat for debug")
-    _arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    return run(args)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m server.cli.lsp ...` is `orchestrator lsp ...`: one parser, one error handling.
+    from server.cli import main
+
+    sys.exit(main(["lsp", *sys.argv[1:]]))

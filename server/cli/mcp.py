@@ -11,7 +11,6 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 TOKEN_ENV = "ORCHESTRATOR_MCP_TOKEN"
@@ -85,28 +84,8 @@ def _terminated(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import logging
-
-    parser = argparse.ArgumentParser(prog="orchestrator mcp", description="Serve the orchestrator's tools over MCP.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (to stderr)")
-    _arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    from orchestrator.errors import OrchestratorError
-
-    try:
-        return run(args)
-    except OrchestratorError as exc:
-        print(f"orchestrator mcp: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m server.cli.mcp ...` is `orchestrator mcp ...`: one parser, one error handling.
+    from server.cli import main
+
+    sys.exit(main(["mcp", *sys.argv[1:]]))

@@ -10,7 +10,6 @@ import argparse
 import ipaddress
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_PORT = 8787
@@ -129,24 +128,8 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m server.cli.serve ...`: the same command before it is registered in the CLI."""
-    parser = argparse.ArgumentParser(prog="orchestrator")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub)
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING - 10 * min(args.verbose, 2))
-    from orchestrator.errors import OrchestratorError
-
-    try:
-        return int(args.handler(args))
-    except OrchestratorError as exc:
-        print(f"orchestrator serve: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m server.cli.serve ...` is `orchestrator serve ...`: one parser, one error handling.
+    from server.cli import main
+
+    sys.exit(main(["serve", *sys.argv[1:]]))
