@@ -161,8 +161,12 @@ class Engine:
         reservation = await self.ledger.reserve(self._worst_case(candidate, prompt_tokens, request))
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                response = await self.providers.get(candidate.provider).complete(wire)
+            answer = self.providers.get(candidate.provider).complete(wire)
+            if timeout is None:  # the usual path: no timer to arm and disarm per call
+                response = await answer
+            else:
+                async with asyncio.timeout(timeout):
+                    response = await answer
         except TimeoutError:
             within = f" within {timeout:g}s" if timeout is not None else ""
             error = ProviderTimeout(f"{candidate.provider} did not answer{within}", provider=candidate.provider)
